@@ -1,0 +1,259 @@
+"""The Kafka consumer runner: apply a batch in one database transaction, then commit offsets.
+
+Guarantees, and how:
+- Nothing lost: offsets are committed only after the transaction that applied the records
+  committed. An `asyncio.Lock` is held across each batch, and `on_partitions_revoked` takes it
+  before committing, so a rebalance never commits a half-applied batch. aiokafka does not call
+  revoke before `stop()`, so the runner commits itself on shutdown.
+- Nothing applied twice: the handler runs in the same transaction as the inbox claim, and gets
+  only records whose ids the inbox had not seen.
+- A poison record never blocks its partition: a record that does not decode goes to
+  `<topic>.dlq` at once; a record whose handler keeps failing goes there after `max_retries`,
+  each with the error in its headers, and the partition moves on.
+- An infrastructure failure (database or broker unreachable) is not poison: nothing is
+  committed and the same batch is retried with capped backoff, logged and counted, until it
+  succeeds or the runner is asked to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from baton_kit.aio import sleep_or_stop
+from baton_kit.clock import Clock
+from baton_kit.db import transaction
+from baton_kit.inbox import Inbox
+from baton_kit.metrics import KitMetrics
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+Handler = Callable[[AsyncSession, list[T]], Awaitable[None]]
+
+
+class StopRequested(Exception):
+    """Raised inside the runner to abandon an unapplied batch when asked to stop."""
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """True when `error` means the database or broker is unreachable (retry, never dead-letter)."""
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError | KafkaError | TimeoutError
+    )
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap_servers: str
+    group_id: str
+    topics: Sequence[str]
+    max_batch: int = 500
+    max_retries: int = 3
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+    max_backoff_seconds: float = 10.0
+
+
+class ConsumerRunner(Generic[T]):
+    """Consume `config.topics`, decode each record, apply batches with `handler` exactly once.
+
+    `decode` turns a record value into an event or raises `ValueError` (poison); `event_id`
+    gives the id the inbox de-duplicates on. `dlq_topic` names a topic's dead-letter topic.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ConsumerConfig,
+        sessions: async_sessionmaker[AsyncSession],
+        inbox: Inbox,
+        handler: Handler[T],
+        decode: Callable[[bytes], T],
+        event_id: Callable[[T], str],
+        dlq_topic: Callable[[str], str],
+        producer: AIOKafkaProducer,
+        clock: Clock,
+        metrics: KitMetrics,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        self.inbox = inbox
+        self.handler = handler
+        self.decode = decode
+        self.event_id = event_id
+        self.dlq_topic = dlq_topic
+        self.producer = producer
+        self.clock = clock
+        self.metrics = metrics
+        self._lock = asyncio.Lock()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+        self.ready = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.config.bootstrap_servers,
+            group_id=self.config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.config.session_timeout_ms,
+            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            max_poll_records=self.config.max_batch,
+        )
+        self._consumer = consumer
+        consumer.subscribe(list(self.config.topics), listener=_CommitOnRevoke(self))
+        await consumer.start()
+        self.ready.set()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
+                for tp, records in batches.items():
+                    if not records:
+                        continue
+                    async with self._lock:
+                        if tp not in consumer.assignment():
+                            continue  # revoked while we waited: the new owner gets these records
+                        await self._apply(tp, records, stop)
+                        self._uncommitted[tp] = records[-1].offset + 1
+                        await self._commit_pending()
+        except StopRequested:
+            log.info("stopping with an unapplied batch; it will be redelivered")
+        finally:
+            try:
+                async with self._lock:
+                    await self._commit_pending()
+            finally:
+                await consumer.stop()
+                self.ready.clear()
+
+    async def _commit_pending(self, only: set[TopicPartition] | None = None) -> None:
+        assert self._consumer is not None
+        offsets = {tp: o for tp, o in self._uncommitted.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            await self._consumer.commit(offsets)
+        except KafkaError:
+            # The records are applied and recorded in the inbox: a redelivery after this
+            # failed commit changes nothing. Keep the offsets to try again.
+            log.warning("offset commit failed; will retry", exc_info=True)
+            return
+        for tp in offsets:
+            self._uncommitted.pop(tp, None)
+
+    async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> None:
+        started = time.perf_counter()
+        decoded: list[tuple[ConsumerRecord[Any, Any], T]] = []
+        for record in records:
+            try:
+                decoded.append((record, self.decode(record.value)))
+            except ValueError as error:  # pydantic.ValidationError is a ValueError
+                await self._with_infra_retry(stop, lambda: self._dead_letter(record, error, reason="invalid"))
+        try:
+            await self._with_infra_retry(stop, lambda: self._apply_in_one_transaction(tp.topic, decoded))
+        except StopRequested:
+            raise
+        except Exception:
+            log.warning("batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition,
+                        exc_info=True)
+            for record, item in decoded:
+                await self._apply_one_with_retries(tp.topic, record, item, stop)
+        self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - started)
+
+    async def _apply_in_one_transaction(self, topic: str, decoded: list[tuple[ConsumerRecord[Any, Any], T]]) -> None:
+        items = [item for _, item in decoded]
+        async with transaction(self.sessions) as session:
+            fresh_ids = await self.inbox.claim(
+                session, event_ids=[self.event_id(i) for i in items], topic=topic, now=self.clock.now()
+            )
+            fresh: list[T] = []
+            for item in items:
+                if self.event_id(item) in fresh_ids:
+                    fresh_ids.discard(self.event_id(item))  # a repeat inside one batch applies once
+                    fresh.append(item)
+            if fresh:
+                await self.handler(session, fresh)
+        self.metrics.records_applied.labels(topic=topic).inc(len(fresh))
+        self.metrics.records_duplicate.labels(topic=topic).inc(len(items) - len(fresh))
+
+    async def _apply_one_with_retries(
+        self, topic: str, record: ConsumerRecord[Any, Any], item: T, stop: asyncio.Event
+    ) -> None:
+        for attempt in range(1, self.config.max_retries + 1):
+            try:
+                await self._with_infra_retry(stop, lambda: self._apply_in_one_transaction(topic, [(record, item)]))
+                return
+            except StopRequested:
+                raise
+            except Exception as error:
+                self.metrics.handler_retries.labels(topic=topic).inc()
+                if attempt == self.config.max_retries:
+                    log.error("record failed after retries; dead-lettering", topic=topic, partition=record.partition,
+                              offset=record.offset, event_id=self.event_id(item), exc_info=True)
+                    failure = error
+                    await self._with_infra_retry(
+                        stop, lambda: self._dead_letter(record, failure, reason="handler_failed")
+                    )
+                    return
+                await sleep_or_stop(stop, 0.05 * attempt)
+
+    async def _with_infra_retry(self, stop: asyncio.Event, attempt: Callable[[], Awaitable[None]]) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await attempt()
+                return
+            except Exception as error:
+                if not is_infrastructure_error(error):
+                    raise
+                self.metrics.infrastructure_failures.labels(stage="consumer").inc()
+                log.warning("infrastructure failure; nothing committed, retrying", error=str(error),
+                            backoff_seconds=backoff)
+                await sleep_or_stop(stop, backoff)
+                if stop.is_set():
+                    raise StopRequested from error
+                backoff = min(backoff * 2, self.config.max_backoff_seconds)
+
+    async def _dead_letter(self, record: ConsumerRecord[Any, Any], error: BaseException, *, reason: str) -> None:
+        headers = [
+            ("error.reason", reason.encode()),
+            ("error.type", type(error).__name__.encode()),
+            ("error.message", str(error)[:4000].encode()),
+            ("original.topic", record.topic.encode()),
+            ("original.partition", str(record.partition).encode()),
+            ("original.offset", str(record.offset).encode()),
+            ("failed_at", self.clock.now().isoformat().encode()),
+        ]
+        await self.producer.send_and_wait(
+            self.dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
+        )
+        self.metrics.records_dead_lettered.labels(topic=record.topic, reason=reason).inc()
+        log.warning("record dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
+                    reason=reason, error=str(error)[:500])
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner[Any]) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.runner._lock:  # wait for the batch in flight to commit its transaction
+            await self.runner._commit_pending(set(revoked))
+            for tp in revoked:
+                self.runner._uncommitted.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None

@@ -1,0 +1,177 @@
+"""Wiring shared by every service process: database, migrations, producer, outbox relay, consumers,
+background workers and the HTTP server. Built in the app's lifespan, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from baton_kit.aio import sleep_or_stop
+from baton_kit.clock import Clock
+from baton_kit.consumer import ConsumerConfig, ConsumerRunner, Handler
+from baton_kit.db import create_engine, ping, session_factory
+from baton_kit.inbox import Inbox
+from baton_kit.metrics import KitMetrics, kit_metrics
+from baton_kit.migrations import upgrade_to_head
+from baton_kit.outbox import Outbox, OutboxRelay
+from baton_kit.producer import create_producer
+from baton_kit.settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+WorkerRun = Callable[[asyncio.Event], Awaitable[None]]
+
+
+class BackgroundWorkers:
+    """Long-running loops of a service (consumers, relays, timers) sharing one stop event.
+
+    A worker that dies unexpectedly takes the process down (SIGTERM to itself): a supervisor
+    restarts it whole, rather than leaving a service that answers HTTP but processes nothing.
+    """
+
+    def __init__(self) -> None:
+        self.stop = asyncio.Event()
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, name: str, run: WorkerRun) -> None:
+        task = asyncio.create_task(run(self.stop), name=name)
+        task.add_done_callback(self._on_done)
+        self.tasks[name] = task
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        if self.stop.is_set() or task.cancelled():
+            return
+        log.error("worker stopped unexpectedly; shutting the service down", worker=task.get_name(),
+                  exc_info=task.exception())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    async def check(self) -> None:
+        dead = [name for name, task in self.tasks.items() if task.done()]
+        if dead:
+            raise RuntimeError(f"workers not running: {', '.join(dead)}")
+
+    async def shutdown(self, *, timeout: float = 30.0) -> None:
+        """Ask every worker to stop (each drains its batch and commits), then wait for them."""
+        self.stop.set()
+        if not self.tasks:
+            return
+        done, pending = await asyncio.wait(self.tasks.values(), timeout=timeout)
+        for task in pending:
+            task.cancel()
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker failed", worker=task.get_name(), exc_info=task.exception())
+
+
+@dataclass
+class Runtime:
+    """Everything a service's workers and endpoints share, built once per process."""
+
+    service: str
+    settings: ServiceSettings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    producer: AIOKafkaProducer
+    outbox: Outbox
+    inbox: Inbox
+    metrics: KitMetrics
+    workers: BackgroundWorkers = field(default_factory=BackgroundWorkers)
+    consumers: list[ConsumerRunner[Any]] = field(default_factory=list)
+
+    def add_consumer(
+        self,
+        *,
+        topics: list[str],
+        group_id: str,
+        handler: Handler[Any],
+        decode: Callable[[bytes], Any],
+        event_id: Callable[[Any], str],
+        dlq_topic: Callable[[str], str],
+    ) -> ConsumerRunner[Any]:
+        runner: ConsumerRunner[Any] = ConsumerRunner(
+            config=ConsumerConfig(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                group_id=group_id,
+                topics=topics,
+                max_batch=self.settings.consumer_max_batch,
+                max_retries=self.settings.consumer_max_retries,
+                session_timeout_ms=self.settings.kafka_session_timeout_ms,
+                heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 10),
+            ),
+            sessions=self.sessions, inbox=self.inbox, handler=handler, decode=decode, event_id=event_id,
+            dlq_topic=dlq_topic, producer=self.producer, clock=self.clock, metrics=self.metrics,
+        )
+        self.consumers.append(runner)
+        self.workers.start(f"consumer:{group_id}", runner.run)
+        return runner
+
+    def readiness(self) -> Mapping[str, Callable[[], Awaitable[None]]]:
+        async def consumers_joined() -> None:
+            if not all(c.ready.is_set() for c in self.consumers):
+                raise RuntimeError("consumers not started")
+
+        return {"database": lambda: ping(self.engine), "workers": self.workers.check, "kafka": consumers_joined}
+
+
+@asynccontextmanager
+async def service_runtime(
+    *,
+    service: str,
+    settings: ServiceSettings,
+    clock: Clock,
+    metadata: sa.MetaData,
+    migrations: str,
+) -> AsyncIterator[Runtime]:
+    """Migrate, connect, start the outbox relay; on exit stop workers, then clients (in that order)."""
+    await upgrade_to_head(database_url=settings.database_url, script_location=migrations,
+                          version_table=f"alembic_version_{service.replace('-', '_')}")
+    engine = create_engine(settings.database_url)
+    sessions = session_factory(engine)
+    producer = create_producer(bootstrap_servers=settings.kafka_bootstrap_servers,
+                               enable_idempotence=settings.kafka_enable_idempotence, client_id=f"baton-{service}")
+    await _start_with_retry(producer.start, what="kafka producer")
+    outbox = Outbox(metadata.tables["outbox"])
+    runtime = Runtime(service=service, settings=settings, clock=clock, engine=engine, sessions=sessions,
+                      producer=producer, outbox=outbox, inbox=Inbox(metadata.tables["inbox"]),
+                      metrics=kit_metrics(service))
+    relay = OutboxRelay(outbox=outbox, sessions=sessions, producer=producer, clock=clock, metrics=runtime.metrics,
+                        lock_name=f"baton-{service}-outbox-relay")
+    runtime.workers.start("outbox-relay", relay.run)
+    try:
+        yield runtime
+    finally:
+        await runtime.workers.shutdown()
+        await producer.stop()
+        await engine.dispose()
+
+
+async def _start_with_retry(start: Callable[[], Awaitable[None]], *, what: str, attempts: int = 30) -> None:
+    never = asyncio.Event()
+    for attempt in range(1, attempts + 1):
+        try:
+            await start()
+            return
+        except Exception:
+            if attempt == attempts:
+                raise
+            log.warning("could not start; retrying", what=what, attempt=attempt)
+            await sleep_or_stop(never, min(0.2 * attempt, 2.0))
+
+
+def serve(app: Any, *, host: str, port: int) -> None:
+    """Run `app` under uvicorn; SIGTERM/SIGINT trigger a graceful shutdown of the lifespan."""
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=20)
+    uvicorn.Server(config).run()

@@ -1,0 +1,45 @@
+"""The settings base every service extends: read from the environment, frozen, failing fast.
+
+A wrong value stops the service at start with a message that names the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal, TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+S = TypeVar("S", bound="ServiceSettings")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(description="sqlite+aiosqlite:///path.db (embedded) or postgresql+asyncpg://… (production)")
+    kafka_bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port]")
+    kafka_enable_idempotence: bool = False
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    consumer_max_batch: int = Field(default=500, ge=1, le=10_000)
+    consumer_max_retries: int = Field(default=3, ge=1, le=100)
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+    definitions_path: str | None = Field(
+        default=None, description="Path of the shared definitions YAML; the packaged example when unset."
+    )
+
+
+def load_settings(cls: type[S]) -> S:
+    """Build `cls` from the environment, or exit with a message naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        lines = [f"{cls.__name__}: invalid configuration"]
+        for error in exc.errors():
+            name = "_".join(str(p) for p in error["loc"]).upper()
+            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

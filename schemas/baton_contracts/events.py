@@ -1,0 +1,168 @@
+"""Event data models. One CloudEvents `type` per model; see `EVENT_DATA_MODELS`.
+
+Lifecycle changes use one type, `baton.lead.lifecycle_changed`, with `from_state`/`to_state`:
+consumers switch on the states, and a new transition needs no new type.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
+
+LeadIdField = Annotated[str, Field(min_length=1, max_length=200, description="Stable lead id.")]
+
+
+class EventType(StrEnum):
+    ENGAGEMENT_RECORDED = "baton.engagement.recorded"
+    PROFILE_UPDATED = "baton.profile.updated"
+    LEAD_SCORED = "baton.lead.scored"
+    LIFECYCLE_CHANGED = "baton.lead.lifecycle_changed"
+    SLA_CLOCK_STARTED = "baton.sla.clock_started"
+    SLA_CLOCK_WARNED = "baton.sla.clock_warned"
+    SLA_CLOCK_BREACHED = "baton.sla.clock_breached"
+    SLA_CLOCK_MET = "baton.sla.clock_met"
+    SLA_CLOCK_ESCALATED = "baton.sla.clock_escalated"
+    SLA_ALERT_RESOLVED = "baton.sla.alert_resolved"
+
+
+class LeadState(StrEnum):
+    KNOWN = "known"
+    MQL = "mql"
+    ASSIGNED = "assigned"
+    SAL = "sal"
+    SQL = "sql"
+    OPPORTUNITY = "opportunity"
+    REJECTED = "rejected"
+    RECYCLED = "recycled"
+    DISQUALIFIED = "disqualified"
+
+
+class SlaClockKind(StrEnum):
+    ASSIGNMENT = "assignment"
+    ACCEPTANCE = "acceptance"
+    FIRST_RESPONSE = "first_response"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EngagementRecorded(_Data):
+    """Something a lead did. `activity` is an open vocabulary: unknown activities are kept and score 0."""
+
+    lead_id: LeadIdField
+    activity: str = Field(min_length=1, max_length=100, examples=["page_view", "demo_request"])
+    occurred_at: AwareDatetime
+    source: str = Field(min_length=1, max_length=100, description="Sending system, e.g. `hubspot`.")
+    external_id: str | None = Field(default=None, max_length=200, description="The sender's id for it.")
+    email: str | None = Field(default=None, max_length=320)
+    properties: dict[str, JsonValue] = Field(default_factory=dict, description="e.g. `{\"url\": \"/pricing\"}`")
+
+
+class ProfileUpdated(_Data):
+    """What is now known about a lead. A field left out (None) is unchanged, not cleared."""
+
+    lead_id: LeadIdField
+    occurred_at: AwareDatetime
+    source: str = Field(min_length=1, max_length=100)
+    email: str | None = Field(default=None, max_length=320)
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+    seniority: str | None = None
+    department: str | None = None
+    company: str | None = None
+    domain: str | None = None
+    employees: int | None = Field(default=None, ge=0)
+    industry: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+    technologies: list[str] | None = None
+
+
+class ScoreContribution(_Data):
+    """One line of a score's explanation."""
+
+    rule: str = Field(description="What earned the points, e.g. `activity:page_view`.")
+    count: int = Field(ge=0, description="How many events or matches it covers.")
+    points: float = Field(description="Current points from this rule, after decay and caps.")
+
+
+class LeadScored(_Data):
+    lead_id: LeadIdField
+    score: float = Field(description="The lead's total score (fit + engagement).")
+    fit_score: float = 0.0
+    engagement_score: float = 0.0
+    contributions: list[ScoreContribution] = Field(default_factory=list)
+    scored_at: AwareDatetime
+    definitions_version: str
+    cause_event_id: str | None = Field(default=None, description="The event that triggered this scoring.")
+
+
+class LifecycleChanged(_Data):
+    """One immutable lifecycle transition of a lead."""
+
+    lead_id: LeadIdField
+    from_state: LeadState | None = Field(description="None when the lead first becomes known.")
+    to_state: LeadState
+    at: AwareDatetime
+    actor: str = Field(description="`system`, `rep:<id>` or an API client's name.")
+    reason: str
+    definitions_version: str
+    cause_event_id: str | None = None
+    rep_id: str | None = Field(default=None, description="The assigned rep, for assigned and later states.")
+    details: dict[str, JsonValue] = Field(default_factory=dict, description="The values behind the decision.")
+
+
+class _SlaClockData(_Data):
+    clock_id: str
+    lead_id: LeadIdField
+    kind: SlaClockKind
+    policy: str
+    rep_id: str | None = None
+    started_at: AwareDatetime
+    due_at: AwareDatetime
+
+
+class SlaClockStarted(_SlaClockData):
+    pass
+
+
+class SlaClockWarned(_SlaClockData):
+    at: AwareDatetime
+    percent: int = Field(ge=1, le=100, description="How much of the target has elapsed.")
+
+
+class SlaClockBreached(_SlaClockData):
+    at: AwareDatetime
+
+
+class SlaClockMet(_SlaClockData):
+    at: AwareDatetime
+    late: bool = Field(description="True when the clock was met after its due time.")
+    elapsed_seconds: float = Field(ge=0)
+
+
+class SlaClockEscalated(_SlaClockData):
+    at: AwareDatetime
+    level: int = Field(ge=1)
+    target: str = Field(description="Who was notified: `owner`, `manager`, `on_call`…")
+
+
+class SlaAlertResolved(_SlaClockData):
+    at: AwareDatetime
+
+
+EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
+    EventType.ENGAGEMENT_RECORDED: EngagementRecorded,
+    EventType.PROFILE_UPDATED: ProfileUpdated,
+    EventType.LEAD_SCORED: LeadScored,
+    EventType.LIFECYCLE_CHANGED: LifecycleChanged,
+    EventType.SLA_CLOCK_STARTED: SlaClockStarted,
+    EventType.SLA_CLOCK_WARNED: SlaClockWarned,
+    EventType.SLA_CLOCK_BREACHED: SlaClockBreached,
+    EventType.SLA_CLOCK_MET: SlaClockMet,
+    EventType.SLA_CLOCK_ESCALATED: SlaClockEscalated,
+    EventType.SLA_ALERT_RESOLVED: SlaAlertResolved,
+}

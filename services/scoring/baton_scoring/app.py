@@ -1,0 +1,49 @@
+"""The scoring service process: consumer of `lead.engagement`, outbox relay, and a small read API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_contracts import CloudEvent, Topic, dlq_topic, parse_event
+from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
+from baton_kit.clock import Clock, SystemClock
+from baton_kit.http import add_ops_routes, install_problem_handlers
+from baton_kit.runtime import service_runtime
+from baton_scoring import SERVICE
+from baton_scoring.endpoints import router
+from baton_scoring.models import Base
+from baton_scoring.service import apply_engagement
+from baton_scoring.settings import ScoringSettings
+
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> FastAPI:
+    clock = clock or SystemClock()
+    definitions = load_definitions(settings.definitions_path or EXAMPLE_PATH)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with service_runtime(service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata,
+                                   migrations=MIGRATIONS) as runtime:
+            app.state.runtime = runtime
+
+            async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
+                await apply_engagement(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now())
+
+            runtime.add_consumer(topics=[Topic.LEAD_ENGAGEMENT], group_id=settings.consumer_group, handler=handle,
+                                 decode=parse_event, event_id=lambda e: e.id, dlq_topic=dlq_topic)
+            yield
+
+    app = FastAPI(title="Baton scoring", version="0.1.0", lifespan=lifespan,
+                  description="Lead scores and their explanations. Scores are computed from `lead.engagement`.")
+    install_problem_handlers(app)
+    add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())
+    app.include_router(router)
+    return app
