@@ -1,0 +1,24 @@
+"""The lifecycle state machine (DESIGN.md): which transitions are legal. Pure."""
+
+from __future__ import annotations
+
+from baton_contracts.events import LeadState as S
+
+PRE_SAL = frozenset({S.KNOWN, S.MQL, S.ASSIGNED})
+
+ALLOWED_TRANSITIONS: dict[S | None, frozenset[S]] = {
+    None: frozenset({S.KNOWN}),
+    S.KNOWN: frozenset({S.MQL, S.DISQUALIFIED}),
+    S.MQL: frozenset({S.ASSIGNED, S.DISQUALIFIED}),
+    S.ASSIGNED: frozenset({S.SAL, S.REJECTED, S.DISQUALIFIED}),
+    S.SAL: frozenset({S.SQL}),
+    S.SQL: frozenset({S.OPPORTUNITY}),
+    S.OPPORTUNITY: frozenset(),
+    S.REJECTED: frozenset({S.RECYCLED, S.DISQUALIFIED}),
+    S.RECYCLED: frozenset({S.MQL, S.DISQUALIFIED}),
+    S.DISQUALIFIED: frozenset(),
+}
+
+
+def is_allowed(current: S | None, to: S) -> bool:
+    return to in ALLOWED_TRANSITIONS[current]
