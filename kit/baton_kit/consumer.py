@@ -64,6 +64,7 @@ class ConsumerConfig:
     max_retries: int = 3
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    fetch_max_wait_ms: int = 50
     max_backoff_seconds: float = 10.0
 
 
@@ -112,6 +113,7 @@ class ConsumerRunner(Generic[T]):
             session_timeout_ms=self.config.session_timeout_ms,
             heartbeat_interval_ms=self.config.heartbeat_interval_ms,
             max_poll_records=self.config.max_batch,
+            fetch_max_wait_ms=self.config.fetch_max_wait_ms,
         )
         self._consumer = consumer
         consumer.subscribe(list(self.config.topics), listener=_CommitOnRevoke(self))

@@ -109,6 +109,9 @@ class OutboxRelay:
         backoff = 0.1
         passes = 0
         while not stop.is_set():
+            # Clear before reading: a commit that lands while this pass runs sets it again,
+            # and the wait below then returns at once instead of sleeping past new rows.
+            self.outbox.committed.clear()
             try:
                 published = await self.publish_batch()
                 backoff = 0.1
@@ -122,7 +125,6 @@ class OutboxRelay:
             if passes % 1000 == 0:
                 await self.prune()
             if published < self.batch_size:
-                self.outbox.committed.clear()
                 await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
 
     async def publish_batch(self) -> int:

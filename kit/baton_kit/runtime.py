@@ -109,6 +109,7 @@ class Runtime:
                 max_retries=self.settings.consumer_max_retries,
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 10),
+                fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             ),
             sessions=self.sessions, inbox=self.inbox, handler=handler, decode=decode, event_id=event_id,
             dlq_topic=dlq_topic, producer=self.producer, clock=self.clock, metrics=self.metrics,

@@ -21,6 +21,9 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port]")
     kafka_enable_idempotence: bool = False
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)
+    kafka_fetch_max_wait_ms: int = Field(
+        default=50, ge=0, le=5_000, description="Longest a fetch waits for records: the latency floor per hop."
+    )
     consumer_max_batch: int = Field(default=500, ge=1, le=10_000)
     consumer_max_retries: int = Field(default=3, ge=1, le=100)
     http_host: str = "127.0.0.1"
