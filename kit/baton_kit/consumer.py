@@ -46,10 +46,22 @@ class StopRequested(Exception):
     """Raised inside the runner to abandon an unapplied batch when asked to stop."""
 
 
+# SQLSTATEs meaning "the database is not there right now", whatever the record: connection
+# exceptions (08), insufficient resources (53: too many connections, disk full), operator
+# intervention (57P: shutting down, starting up, database dropped), system errors (58), and a
+# database that does not exist (3D000: dropped or renamed under a running service). asyncpg's
+# connect-time errors reach SQLAlchemy as a plain `DBAPIError`, so the class alone cannot tell.
+_UNAVAILABLE_SQLSTATE_PREFIXES = ("08", "53", "57P", "58", "3D000")
+
+
 def is_infrastructure_error(error: BaseException) -> bool:
     """True when `error` means the database or broker is unreachable (retry, never dead-letter)."""
-    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
-        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        sqlstate = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
+            return True
     return isinstance(
         error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError | KafkaError | TimeoutError
     )

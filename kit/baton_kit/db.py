@@ -7,7 +7,7 @@ busy timeout instead.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -79,3 +79,11 @@ async def ping(engine: AsyncEngine) -> None:
     """Raise unless the database answers (readiness)."""
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
+    """Run `callback` once, when the session's transaction commits; never on rollback.
+
+    A session is one unit of work here, so a listener left by a rolled-back transaction dies with it.
+    """
+    event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)

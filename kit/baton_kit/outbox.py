@@ -2,8 +2,8 @@
 
 A state change and the events it causes are written in one transaction (`Outbox.add`); the
 relay publishes committed rows in id order with acks=all and marks them sent. Two relays are
-safe: only the one holding the relay lock publishes (a PostgreSQL advisory lock, or SQLite's
-write lock), so no row is published twice by them and per-key order is kept.
+safe: only the one holding the relay lock publishes (a PostgreSQL advisory lock, or a file lock
+beside the SQLite database), so no row is published twice by them and per-key order is kept.
 A crash after publishing and before marking sends the batch again: consumers de-duplicate on
 the event id (the inbox), which is why this is enough.
 """
@@ -18,12 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import transaction
+from baton_kit.db import after_commit, transaction
+from baton_kit.locks import FileLock
 from baton_kit.metrics import KitMetrics
 from baton_kit.types import AwareDateTime
 
@@ -71,12 +71,15 @@ class Outbox:
         )
 
     def _wake_relay_on_commit(self, session: AsyncSession) -> None:
-        sync_session = session.sync_session
-        if not event.contains(sync_session, "after_commit", self._on_commit):
-            event.listen(sync_session, "after_commit", self._on_commit)
+        if session.info.get("outbox_wakes_relay"):
+            return
+        session.info["outbox_wakes_relay"] = True
 
-    def _on_commit(self, _session: Any) -> None:
-        self.committed.set()
+        def wake() -> None:
+            session.info.pop("outbox_wakes_relay", None)
+            self.committed.set()
+
+        after_commit(session, wake)
 
 
 class OutboxRelay:
@@ -103,6 +106,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.retention = retention
+        self._file_lock = sqlite_relay_lock(sessions)
+
+    def close(self) -> None:
+        if self._file_lock is not None:
+            self._file_lock.release()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; sleeps when idle, woken early by a commit that added rows."""
@@ -126,36 +134,61 @@ class OutboxRelay:
                 await self.prune()
             if published < self.batch_size:
                 await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
+        self.close()
 
     async def publish_batch(self) -> int:
-        """Publish up to `batch_size` unsent rows, oldest first; returns how many were published."""
-        async with transaction(self.sessions) as session:
-            if session.bind.dialect.name == "postgresql":
-                got_lock = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self.lock_key)))
-                if not got_lock:
-                    return 0
-            rows = (
-                await session.execute(
-                    sa.select(self.table.c.id, self.table.c.topic, self.table.c.key, self.table.c.payload)
-                    .where(self.table.c.sent_at.is_(None))
-                    .order_by(self.table.c.id)
-                    .limit(self.batch_size)
-                )
-            ).all()
-            self.metrics.outbox_pending.set(len(rows))
-            if not rows:
+        """Publish up to `batch_size` unsent rows, oldest first; returns how many were published.
+
+        PostgreSQL: the advisory lock lives as long as the transaction, and publishing inside it
+        blocks no writer (MVCC). SQLite: publishing inside a transaction would hold the database's
+        only write lock for a broker round trip, so the relay holds a file lock beside the
+        database instead and reads and marks rows in two short transactions.
+        """
+        if self._file_lock is not None:
+            if not self._file_lock.acquire():
                 return 0
-            deliveries = [
-                await self.producer.send(row.topic, value=row.payload, key=row.key.encode() if row.key else None)
-                for row in rows
-            ]
-            await asyncio.gather(*deliveries)
+            async with transaction(self.sessions) as session:
+                rows = await self._unsent(session)
+            await self._publish(rows)
+            async with transaction(self.sessions) as session:
+                await self._mark_sent(session, rows)
+            return len(rows)
+        async with transaction(self.sessions) as session:
+            got_lock = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self.lock_key)))
+            if not got_lock:
+                return 0
+            rows = await self._unsent(session)
+            await self._publish(rows)
+            await self._mark_sent(session, rows)
+        return len(rows)
+
+    async def _unsent(self, session: AsyncSession) -> list[sa.Row[Any]]:
+        rows = (
+            await session.execute(
+                sa.select(self.table.c.id, self.table.c.topic, self.table.c.key, self.table.c.payload)
+                .where(self.table.c.sent_at.is_(None))
+                .order_by(self.table.c.id)
+                .limit(self.batch_size)
+            )
+        ).all()
+        self.metrics.outbox_pending.set(len(rows))
+        return list(rows)
+
+    async def _publish(self, rows: list[sa.Row[Any]]) -> None:
+        """Send in id order and wait for every ack (acks=all); raises if any send failed."""
+        deliveries = [
+            await self.producer.send(row.topic, value=row.payload, key=row.key.encode() if row.key else None)
+            for row in rows
+        ]
+        await asyncio.gather(*deliveries)
+        for row in rows:
+            self.metrics.outbox_published.labels(topic=row.topic).inc()
+
+    async def _mark_sent(self, session: AsyncSession, rows: list[sa.Row[Any]]) -> None:
+        if rows:
             await session.execute(
                 sa.update(self.table).where(self.table.c.id.in_([row.id for row in rows])).values(sent_at=self.clock.now())
             )
-        for row in rows:
-            self.metrics.outbox_published.labels(topic=row.topic).inc()
-        return len(rows)
 
     async def prune(self) -> None:
         """Delete rows sent longer ago than the retention."""
@@ -163,3 +196,14 @@ class OutboxRelay:
             await session.execute(
                 sa.delete(self.table).where(self.table.c.sent_at < self.clock.now() - self.retention)
             )
+
+
+def sqlite_relay_lock(sessions: async_sessionmaker[AsyncSession]) -> FileLock | None:
+    """The cross-process relay lock of a SQLite database file; None for other databases."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return FileLock(None)
+    return FileLock(f"{database}.outbox-relay.lock")
