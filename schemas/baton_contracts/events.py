@@ -23,6 +23,7 @@ class EventType(StrEnum):
     SLA_CLOCK_WARNED = "baton.sla.clock_warned"
     SLA_CLOCK_BREACHED = "baton.sla.clock_breached"
     SLA_CLOCK_MET = "baton.sla.clock_met"
+    SLA_CLOCK_CANCELLED = "baton.sla.clock_cancelled"
     SLA_CLOCK_ESCALATED = "baton.sla.clock_escalated"
     SLA_ALERT_RESOLVED = "baton.sla.alert_resolved"
 
@@ -144,6 +145,13 @@ class SlaClockMet(_SlaClockData):
     elapsed_seconds: float = Field(ge=0)
 
 
+class SlaClockCancelled(_SlaClockData):
+    """The clock stopped without being met: the lead was reassigned (a new clock starts) or left the stage."""
+
+    at: AwareDatetime
+    reason: str = Field(description="The lifecycle transition that stopped it, e.g. `assigned->disqualified`.")
+
+
 class SlaClockEscalated(_SlaClockData):
     at: AwareDatetime
     level: int = Field(ge=1)
@@ -163,6 +171,7 @@ EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.SLA_CLOCK_WARNED: SlaClockWarned,
     EventType.SLA_CLOCK_BREACHED: SlaClockBreached,
     EventType.SLA_CLOCK_MET: SlaClockMet,
+    EventType.SLA_CLOCK_CANCELLED: SlaClockCancelled,
     EventType.SLA_CLOCK_ESCALATED: SlaClockEscalated,
     EventType.SLA_ALERT_RESOLVED: SlaAlertResolved,
 }

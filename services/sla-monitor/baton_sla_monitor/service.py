@@ -22,6 +22,7 @@ from baton_contracts.events import (
     LifecycleChanged,
     SlaAlertResolved,
     SlaClockBreached,
+    SlaClockCancelled,
     SlaClockKind,
     SlaClockMet,
     SlaClockStarted,
@@ -92,7 +93,8 @@ async def apply_lifecycle(
         await _record_milestone(session, lead_id=change.lead_id, milestone=decision.milestone, at=change.at)
         for clock in decision.stopped:
             _copy(clock, active_rows[clock.clock_id])
-            await _emit_stop(session, outbox=outbox, clock=clock, now=now)
+            await _emit_stop(session, outbox=outbox, clock=clock, now=now,
+                             reason=f"{change.from_state or 'none'}->{change.to_state}")
             if clock.state == ClockState.MET:
                 met.append(clock)
         if decision.stopped:
@@ -180,8 +182,12 @@ async def _record_milestone(session: AsyncSession, *, lead_id: str, milestone: M
         _copy(record_milestone(current, milestone, at=at), row)
 
 
-async def _emit_stop(session: AsyncSession, *, outbox: Outbox, clock: SlaClock, now: datetime) -> None:
+async def _emit_stop(session: AsyncSession, *, outbox: Outbox, clock: SlaClock, now: datetime, reason: str) -> None:
     assert clock.stopped_at is not None
+    if clock.state == ClockState.CANCELLED:
+        cancelled = SlaClockCancelled(**_clock_data(clock), at=clock.stopped_at, reason=reason)
+        await _emit(session, outbox=outbox, event_type=EventType.SLA_CLOCK_CANCELLED, clock=clock, data=cancelled,
+                    at=clock.stopped_at, now=now)
     if clock.state == ClockState.MET:
         met = SlaClockMet(**_clock_data(clock), at=clock.stopped_at, late=bool(clock.met_late),
                           elapsed_seconds=elapsed_seconds(clock, at=clock.stopped_at))
