@@ -1,0 +1,115 @@
+"""A lead through all three services, as a sender, a CRM and an on-call engineer see it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from baton_contracts import parse_event
+from baton_contracts.events import EventType
+from baton_contracts.topics import Topic
+from support.kafka import read_topic
+from support.waits import eventually
+from webhooks import event, send
+
+pytestmark = pytest.mark.e2e
+
+
+async def lead_state(client: httpx.AsyncClient, lead_id: str) -> str | None:
+    response = await client.get(f"/v1/leads/{lead_id}")
+    return response.json()["state"] if response.status_code == 200 else None
+
+
+async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(start_stack) -> None:  # type: ignore[no-untyped-def]
+    # A 3-second acceptance target: the lead left waiting breaches, the accepted one is met.
+    stack = start_stack(definitions={"sla": {"acceptance": {"name": "fast-acceptance", "target_seconds": 3}}})
+    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff, \
+            httpx.AsyncClient(base_url=stack.sla.base_url) as sla:
+        response = await send(handoff, [
+            event("lead-hot", "pricing_page_view", 1, email="ana@acme.example",
+                  profile={"company": "Acme", "title": "VP Data", "country": "US"}),
+            event("lead-hot", "demo_request", 2),
+            event("lead-waiting", "contact_sales", 3),
+            event("lead-waiting", "content_download", 4),
+            event("lead-cold", "page_view", 5),
+        ])
+        assert response.status_code == 202
+        assert response.json()["accepted"] == 5
+
+        for lead_id in ("lead-hot", "lead-waiting"):
+            await eventually(lambda lead_id=lead_id: lead_state(handoff, lead_id), until=lambda s: s == "assigned",
+                             timeout=30, what=f"{lead_id} assigned")
+        await eventually(lambda: lead_state(handoff, "lead-cold"), until=lambda s: s == "known", what="cold known")
+
+        hot = (await handoff.get("/v1/leads/lead-hot")).json()
+        assert [(t["from_state"], t["to_state"]) for t in hot["timeline"]] == [
+            (None, "known"), ("known", "mql"), ("mql", "assigned")]
+        assert hot["score"] == 53  # pricing page 8 + demo request 45
+        assert hot["timeline"][1]["details"]["rule"] == "score_threshold"
+        assert hot["rep_id"] and all(t["definitions_version"].startswith("sha256:") for t in hot["timeline"])
+
+        clocks = await eventually(lambda: sla.get("/v1/leads/lead-hot/clocks"),
+                                  until=lambda r: r.status_code == 200 and len(r.json()["clocks"]) == 1,
+                                  what="acceptance clock opened")
+        clock = clocks.json()["clocks"][0]
+        assert (clock["kind"], clock["state"], clock["policy"], clock["rep_id"]) == (
+            "acceptance", "running", "fast-acceptance", hot["rep_id"])
+
+        accepted = await handoff.post("/v1/leads/lead-hot/accept", json={"rep_id": hot["rep_id"]})
+        assert accepted.status_code == 200
+        assert accepted.json()["state"] == "sal"
+        again = await handoff.post("/v1/leads/lead-hot/accept", json={"rep_id": hot["rep_id"]})
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"
+        assert again.json()["current_state"] == "sal"
+
+        await eventually(lambda: sla.get("/v1/leads/lead-hot/clocks"),
+                         until=lambda r: r.json()["clocks"][0]["state"] == "met", what="hot clock met")
+        await eventually(lambda: sla.get("/v1/leads/lead-waiting/clocks"),
+                         until=lambda r: r.status_code == 200 and r.json()["clocks"][0]["state"] == "breached",
+                         timeout=20, what="waiting lead's clock breached")
+
+    sla_events = [parse_event(r.value) for r in await read_topic(stack.bootstrap, Topic.SLA_EVENTS, expect=4)]
+    by_lead = {(e.subject, e.type) for e in sla_events}
+    assert {("lead-hot", EventType.SLA_CLOCK_STARTED), ("lead-hot", EventType.SLA_CLOCK_MET),
+            ("lead-waiting", EventType.SLA_CLOCK_STARTED), ("lead-waiting", EventType.SLA_CLOCK_BREACHED)} <= by_lead
+    assert len([e for e in sla_events if e.type == EventType.SLA_CLOCK_BREACHED]) == 1
+
+
+async def test_bad_webhooks_get_problem_json_and_publish_nothing(start_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = start_stack("handoff")
+    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff:
+        not_json = await handoff.post("/v1/webhooks/generic", content=b'{"events": [',
+                                      headers={"content-type": "application/json"})
+        missing = await handoff.post("/v1/webhooks/generic", json={"events": [{"external_id": "x", "lead_id": "l"}]})
+        naive_time = await handoff.post("/v1/webhooks/generic", json={"events": [
+            {"external_id": "y", "lead_id": "l", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00"}]})
+        anonymous = await handoff.post("/v1/webhooks/generic", json={"events": [
+            {"external_id": "z", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00Z"}]})
+        good = await send(handoff, [event("lead-ok", "page_view", 1)])
+
+    for response in (not_json, missing, naive_time, anonymous):
+        assert response.status_code in (400, 422), response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    fields = {e["field"] for e in missing.json()["errors"]}
+    assert {"events.0.activity", "events.0.occurred_at"} <= fields
+    assert any(e["field"].startswith("events.0.occurred_at") for e in naive_time.json()["errors"])
+    assert good.status_code == 202
+
+    published = await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=1, settle=1.0)
+    assert [parse_event(r.value).subject for r in published] == ["lead-ok"]
+
+
+async def test_replayed_webhook_is_accepted_without_a_second_effect(start_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = start_stack("scoring", "handoff")
+    batch = [event("lead-r", "webinar_attended", 1), event("lead-r", "content_download", 2)]
+    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff, \
+            httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+        first = await send(handoff, batch)
+        replay = await send(handoff, batch)
+        assert (first.status_code, first.json()["accepted"]) == (202, 2)
+        assert (replay.status_code, replay.json()["accepted"], replay.json()["duplicates"]) == (202, 0, 2)
+        score = await eventually(lambda: scoring.get("/v1/leads/lead-r/score"),
+                                 until=lambda r: r.status_code == 200 and r.json()["score"] == 25, what="score 25")
+    assert sum(c["count"] for c in score.json()["contributions"]) == 2
+    assert len(await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=2, settle=1.0)) == 2
