@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,8 @@ from baton_kit.metrics import KitMetrics, kit_metrics
 from baton_kit.migrations import upgrade_to_head
 from baton_kit.outbox import Outbox, OutboxRelay
 from baton_kit.producer import create_producer
-from baton_kit.settings import ServiceSettings
+from baton_kit.logging import configure_logging
+from baton_kit.settings import S, ServiceSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
@@ -176,3 +178,16 @@ def serve(app: Any, *, host: str, port: int) -> None:
     config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
                             timeout_graceful_shutdown=20)
     uvicorn.Server(config).run()
+
+
+def run_service(settings_class: type[S], create_app: Callable[[S], Any]) -> None:
+    """A service's `main()`: settings, logging, app, server. A bad setting or definitions file
+    stops it here with exit code 2 and a message naming what is wrong (no traceback)."""
+    settings = load_settings(settings_class)
+    configure_logging(level=settings.log_level, json=settings.log_json)
+    try:
+        app = create_app(settings)
+    except ValueError as error:  # e.g. DefinitionsError: names each bad key with its path
+        print(f"{settings_class.__name__}: cannot start: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    serve(app, host=settings.http_host, port=settings.http_port)

@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="ServiceSettings")
 
+SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL")  # values never printed
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
@@ -43,6 +45,7 @@ def load_settings(cls: type[S]) -> S:
         lines = [f"{cls.__name__}: invalid configuration"]
         for error in exc.errors():
             name = "_".join(str(p) for p in error["loc"]).upper()
-            lines.append(f"  {name}: {error['msg']} (got {error.get('input')!r})")
+            shown = "<hidden>" if any(word in name for word in SECRET_WORDS) else repr(error.get("input"))
+            lines.append(f"  {name}: {error['msg']} (got {shown})")
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
