@@ -8,15 +8,15 @@ from collections import Counter
 
 import httpx
 import pytest
+from support.kafka import produce_events, read_topic
+from support.waits import eventually
+from webhooks import START, event, send
 
 from baton_contracts import new_event, parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_contracts.events import EngagementRecorded, EventType, LeadState
 from baton_contracts.topics import Topic
 from baton_kit.producer import create_producer
-from support.kafka import produce_events, read_topic
-from support.waits import eventually
-from webhooks import START, event, send
 
 pytestmark = pytest.mark.e2e
 

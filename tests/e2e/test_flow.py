@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
-
-from baton_contracts import parse_event
-from baton_contracts.events import EventType
-from baton_contracts.topics import Topic
 from support.kafka import read_topic
 from support.waits import eventually
-from webhooks import event, send
+from webhooks import START, event, send
+
+from baton_contracts import dlq_topic, new_event, parse_event
+from baton_contracts.events import EngagementRecorded, EventType
+from baton_contracts.topics import Topic
+from baton_kit.producer import create_producer
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +116,28 @@ async def test_replayed_webhook_is_accepted_without_a_second_effect(start_stack)
                                  until=lambda r: r.status_code == 200 and r.json()["score"] == 25, what="score 25")
     assert sum(c["count"] for c in score.json()["contributions"]) == 2
     assert len(await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=2, settle=1.0)) == 2
+
+
+async def test_invalid_record_is_dead_lettered_with_its_reason_and_the_partition_keeps_flowing(start_stack) -> None:  # type: ignore[no-untyped-def]
+    stack = start_stack("scoring")
+    valid = new_event(event_type=EventType.ENGAGEMENT_RECORDED, source="/tests", subject="lead-x", time=START,
+                      data=EngagementRecorded(lead_id="lead-x", activity="demo_request", occurred_at=START,
+                                              source="tests"))
+    wrong_data = valid.model_dump(mode="json") | {"id": "bad-1", "data": {"lead_id": "lead-x"}}
+    producer = create_producer(bootstrap_servers=stack.bootstrap)
+    await producer.start()
+    try:
+        for value in (b"not json at all", json.dumps(wrong_data).encode(), valid.model_dump_json().encode()):
+            await producer.send_and_wait(Topic.LEAD_ENGAGEMENT, value, key=b"lead-x")
+    finally:
+        await producer.stop()
+
+    async with httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+        score = await eventually(lambda: scoring.get("/v1/leads/lead-x/score"), until=lambda r: r.status_code == 200,
+                                 what="valid event after the poison ones scored")
+    assert score.json()["score"] == 45
+    dead = await read_topic(stack.bootstrap, dlq_topic(Topic.LEAD_ENGAGEMENT), expect=2)
+    assert [r.value for r in dead] == [b"not json at all", json.dumps(wrong_data).encode()]
+    assert {r.header("error.reason") for r in dead} == {"invalid"}
+    assert "activity" in dead[1].header("error.message")
+    assert {r.header("original.topic") for r in dead} == {Topic.LEAD_ENGAGEMENT.value}
