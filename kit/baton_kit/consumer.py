@@ -63,7 +63,8 @@ def is_infrastructure_error(error: BaseException) -> bool:
         if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATE_PREFIXES):
             return True
     return isinstance(
-        error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError | KafkaError | TimeoutError
+        error,
+        sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError | OSError | KafkaError | TimeoutError,
     )
 
 
@@ -181,8 +182,9 @@ class ConsumerRunner(Generic[T]):
         except StopRequested:
             raise
         except Exception:
-            log.warning("batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition,
-                        exc_info=True)
+            log.warning(
+                "batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition, exc_info=True
+            )
             for record, item in decoded:
                 await self._apply_one_with_retries(tp.topic, record, item, stop)
         self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - started)
@@ -215,8 +217,14 @@ class ConsumerRunner(Generic[T]):
             except Exception as error:
                 self.metrics.handler_retries.labels(topic=topic).inc()
                 if attempt == self.config.max_retries:
-                    log.error("record failed after retries; dead-lettering", topic=topic, partition=record.partition,
-                              offset=record.offset, event_id=self.event_id(item), exc_info=True)
+                    log.error(
+                        "record failed after retries; dead-lettering",
+                        topic=topic,
+                        partition=record.partition,
+                        offset=record.offset,
+                        event_id=self.event_id(item),
+                        exc_info=True,
+                    )
                     failure = error
                     await self._with_infra_retry(
                         stop, lambda: self._dead_letter(record, failure, reason="handler_failed")
@@ -234,8 +242,9 @@ class ConsumerRunner(Generic[T]):
                 if not is_infrastructure_error(error):
                     raise
                 self.metrics.infrastructure_failures.labels(stage="consumer").inc()
-                log.warning("infrastructure failure; nothing committed, retrying", error=str(error),
-                            backoff_seconds=backoff)
+                log.warning(
+                    "infrastructure failure; nothing committed, retrying", error=str(error), backoff_seconds=backoff
+                )
                 await sleep_or_stop(stop, backoff)
                 if stop.is_set():
                     raise StopRequested from error
@@ -255,8 +264,14 @@ class ConsumerRunner(Generic[T]):
             self.dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
         )
         self.metrics.records_dead_lettered.labels(topic=record.topic, reason=reason).inc()
-        log.warning("record dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                    reason=reason, error=str(error)[:500])
+        log.warning(
+            "record dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            error=str(error)[:500],
+        )
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -44,7 +44,9 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
-    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
+    )
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

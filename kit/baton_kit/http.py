@@ -30,7 +30,9 @@ class Problem(Exception):
     type: str = "about:blank"
     title: str = "Bad request"
 
-    def __init__(self, detail: str, *, extra: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, detail: str, *, extra: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = dict(extra or {})
@@ -38,7 +40,12 @@ class Problem(Exception):
 
 
 def problem_response(
-    *, status: int, title: str, detail: str, type: str = "about:blank", headers: Mapping[str, str] | None = None,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    type: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
     **extra: Any,
 ) -> JSONResponse:
     body = {"type": type, "title": title, "status": status, "detail": detail, **extra}
@@ -47,26 +54,37 @@ def problem_response(
 
 def install_problem_handlers(app: FastAPI) -> None:
     install_unavailable_handler(app)
+
     @app.exception_handler(Problem)
     async def _problem(_request: Request, exc: Problem) -> Response:
-        return problem_response(status=exc.status, title=exc.title, detail=exc.detail, type=exc.type,
-                                headers=exc.headers, **exc.extra)
+        return problem_response(
+            status=exc.status, title=exc.title, detail=exc.detail, type=exc.type, headers=exc.headers, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "message": err["msg"],
-             "type": err["type"]}
+            {
+                "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
+                "message": err["msg"],
+                "type": err["type"],
+            }
             for err in exc.errors()
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        return problem_response(status=422, title="Request failed validation", detail=detail,
-                                type="https://baton.dev/problems/validation", errors=errors)
+        return problem_response(
+            status=422,
+            title="Request failed validation",
+            detail=detail,
+            type="https://baton.dev/problems/validation",
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> Response:
-        return problem_response(status=exc.status_code, title=str(exc.detail), detail=str(exc.detail),
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            status=exc.status_code, title=str(exc.detail), detail=str(exc.detail), headers=getattr(exc, "headers", None)
+        )
 
 
 def add_ops_routes(app: FastAPI, *, readiness: Callable[[], Mapping[str, ReadinessCheck]]) -> None:
@@ -76,8 +94,12 @@ def add_ops_routes(app: FastAPI, *, readiness: Callable[[], Mapping[str, Readine
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="Readiness: database and Kafka reachable, workers running",
-             responses={503: {"description": "Not ready; the body names the failing checks"}})
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        summary="Readiness: database and Kafka reachable, workers running",
+        responses={503: {"description": "Not ready; the body names the failing checks"}},
+    )
     async def readyz() -> Response:
         failures: dict[str, str] = {}
         for name, check in readiness().items():
@@ -110,7 +132,11 @@ def install_unavailable_handler(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unavailable(_request: Request, exc: Exception) -> Response:
         if is_infrastructure_error(exc):
-            return problem_response(status=503, title="Temporarily unavailable",
-                                    detail="storage is unreachable; nothing was recorded, retry later",
-                                    type="https://baton.dev/problems/unavailable", headers={"Retry-After": "1"})
+            return problem_response(
+                status=503,
+                title="Temporarily unavailable",
+                detail="storage is unreachable; nothing was recorded, retry later",
+                type="https://baton.dev/problems/unavailable",
+                headers={"Retry-After": "1"},
+            )
         raise exc

@@ -27,9 +27,7 @@ def alembic_config(*, database_url: str, script_location: str, version_table: st
 async def upgrade_to_head(*, database_url: str, script_location: str, version_table: str) -> None:
     """Apply every pending migration. Safe to call from several processes at once on PostgreSQL
     (an advisory lock serialises them) and on SQLite (the write lock does)."""
-    config = alembic_config(
-        database_url=database_url, script_location=script_location, version_table=version_table
-    )
+    config = alembic_config(database_url=database_url, script_location=script_location, version_table=version_table)
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
@@ -87,8 +85,13 @@ def create_kit_tables(op: Any) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     )
-    op.create_index("ix_outbox_unsent", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL"),
-                    sqlite_where=sa.text("sent_at IS NULL"))
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
+    )
     op.create_table(
         "inbox",
         sa.Column("event_id", sa.String(200), primary_key=True),

@@ -41,8 +41,12 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", AwareDateTime(), nullable=False),
         sa.Column("sent_at", AwareDateTime(), nullable=True),
-        sa.Index("ix_outbox_unsent", "id", postgresql_where=sa.text("sent_at IS NULL"),
-                 sqlite_where=sa.text("sent_at IS NULL")),
+        sa.Index(
+            "ix_outbox_unsent",
+            "id",
+            postgresql_where=sa.text("sent_at IS NULL"),
+            sqlite_where=sa.text("sent_at IS NULL"),
+        ),
     )
 
 
@@ -53,7 +57,9 @@ class Outbox:
         self.table = table
         self.committed = asyncio.Event()
 
-    async def add(self, session: AsyncSession, *, topic: str, event_id: str, key: str, payload: bytes, now: datetime) -> None:
+    async def add(
+        self, session: AsyncSession, *, topic: str, event_id: str, key: str, payload: bytes, now: datetime
+    ) -> None:
         await session.execute(
             sa.insert(self.table).values(event_id=event_id, topic=topic, key=key, payload=payload, created_at=now)
         )
@@ -187,15 +193,15 @@ class OutboxRelay:
     async def _mark_sent(self, session: AsyncSession, rows: list[sa.Row[Any]]) -> None:
         if rows:
             await session.execute(
-                sa.update(self.table).where(self.table.c.id.in_([row.id for row in rows])).values(sent_at=self.clock.now())
+                sa.update(self.table)
+                .where(self.table.c.id.in_([row.id for row in rows]))
+                .values(sent_at=self.clock.now())
             )
 
     async def prune(self) -> None:
         """Delete rows sent longer ago than the retention."""
         async with transaction(self.sessions) as session:
-            await session.execute(
-                sa.delete(self.table).where(self.table.c.sent_at < self.clock.now() - self.retention)
-            )
+            await session.execute(sa.delete(self.table).where(self.table.c.sent_at < self.clock.now() - self.retention))
 
 
 def sqlite_relay_lock(sessions: async_sessionmaker[AsyncSession]) -> FileLock | None:

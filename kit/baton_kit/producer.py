@@ -6,7 +6,9 @@ from __future__ import annotations
 from aiokafka import AIOKafkaProducer
 
 
-def create_producer(*, bootstrap_servers: str, enable_idempotence: bool = False, client_id: str = "baton") -> AIOKafkaProducer:
+def create_producer(
+    *, bootstrap_servers: str, enable_idempotence: bool = False, client_id: str = "baton"
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,

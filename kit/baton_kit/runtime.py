@@ -54,8 +54,9 @@ class BackgroundWorkers:
     def _on_done(self, task: asyncio.Task[None]) -> None:
         if self.stop.is_set() or task.cancelled():
             return
-        log.error("worker stopped unexpectedly; shutting the service down", worker=task.get_name(),
-                  exc_info=task.exception())
+        log.error(
+            "worker stopped unexpectedly; shutting the service down", worker=task.get_name(), exc_info=task.exception()
+        )
         os.kill(os.getpid(), signal.SIGTERM)
 
     async def check(self) -> None:
@@ -113,8 +114,15 @@ class Runtime:
                 heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 10),
                 fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             ),
-            sessions=self.sessions, inbox=self.inbox, handler=handler, decode=decode, event_id=event_id,
-            dlq_topic=dlq_topic, producer=self.producer, clock=self.clock, metrics=self.metrics,
+            sessions=self.sessions,
+            inbox=self.inbox,
+            handler=handler,
+            decode=decode,
+            event_id=event_id,
+            dlq_topic=dlq_topic,
+            producer=self.producer,
+            clock=self.clock,
+            metrics=self.metrics,
         )
         self.consumers.append(runner)
         self.workers.start(f"consumer:{group_id}", runner.run)
@@ -138,19 +146,39 @@ async def service_runtime(
     migrations: str,
 ) -> AsyncIterator[Runtime]:
     """Migrate, connect, start the outbox relay; on exit stop workers, then clients (in that order)."""
-    await upgrade_to_head(database_url=settings.database_url, script_location=migrations,
-                          version_table=f"alembic_version_{service.replace('-', '_')}")
+    await upgrade_to_head(
+        database_url=settings.database_url,
+        script_location=migrations,
+        version_table=f"alembic_version_{service.replace('-', '_')}",
+    )
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
-    producer = create_producer(bootstrap_servers=settings.kafka_bootstrap_servers,
-                               enable_idempotence=settings.kafka_enable_idempotence, client_id=f"baton-{service}")
+    producer = create_producer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_idempotence=settings.kafka_enable_idempotence,
+        client_id=f"baton-{service}",
+    )
     await _start_with_retry(producer.start, what="kafka producer")
     outbox = Outbox(metadata.tables["outbox"])
-    runtime = Runtime(service=service, settings=settings, clock=clock, engine=engine, sessions=sessions,
-                      producer=producer, outbox=outbox, inbox=Inbox(metadata.tables["inbox"]),
-                      metrics=kit_metrics(service))
-    relay = OutboxRelay(outbox=outbox, sessions=sessions, producer=producer, clock=clock, metrics=runtime.metrics,
-                        lock_name=f"baton-{service}-outbox-relay")
+    runtime = Runtime(
+        service=service,
+        settings=settings,
+        clock=clock,
+        engine=engine,
+        sessions=sessions,
+        producer=producer,
+        outbox=outbox,
+        inbox=Inbox(metadata.tables["inbox"]),
+        metrics=kit_metrics(service),
+    )
+    relay = OutboxRelay(
+        outbox=outbox,
+        sessions=sessions,
+        producer=producer,
+        clock=clock,
+        metrics=runtime.metrics,
+        lock_name=f"baton-{service}-outbox-relay",
+    )
     runtime.workers.start("outbox-relay", relay.run)
     try:
         yield runtime
@@ -175,8 +203,9 @@ async def _start_with_retry(start: Callable[[], Awaitable[None]], *, what: str, 
 
 def serve(app: Any, *, host: str, port: int) -> None:
     """Run `app` under uvicorn; SIGTERM/SIGINT trigger a graceful shutdown of the lifespan."""
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False, lifespan="on",
-                            timeout_graceful_shutdown=20)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=20
+    )
     uvicorn.Server(config).run()
 
 

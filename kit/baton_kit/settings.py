@@ -19,7 +19,9 @@ SECRET_WORDS = ("SECRET", "PASSWORD", "TOKEN", "KEY", "DATABASE_URL")  # values 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
 
-    database_url: str = Field(description="sqlite+aiosqlite:///path.db (embedded) or postgresql+asyncpg://… (production)")
+    database_url: str = Field(
+        description="sqlite+aiosqlite:///path.db (embedded) or postgresql+asyncpg://… (production)"
+    )
     kafka_bootstrap_servers: str = Field(min_length=1, description="host:port[,host:port]")
     kafka_enable_idempotence: bool = False
     kafka_session_timeout_ms: int = Field(default=10_000, ge=1_000, le=300_000)

@@ -59,7 +59,7 @@ class EngagementRecorded(_Data):
     source: str = Field(min_length=1, max_length=100, description="Sending system, e.g. `hubspot`.")
     external_id: str | None = Field(default=None, max_length=200, description="The sender's id for it.")
     email: str | None = Field(default=None, max_length=320)
-    properties: dict[str, JsonValue] = Field(default_factory=dict, description="e.g. `{\"url\": \"/pricing\"}`")
+    properties: dict[str, JsonValue] = Field(default_factory=dict, description='e.g. `{"url": "/pricing"}`')
 
 
 class ProfileUpdated(_Data):

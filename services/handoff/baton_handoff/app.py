@@ -40,16 +40,24 @@ def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service_runtime(service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata,
-                                   migrations=MIGRATIONS) as runtime:
+        async with service_runtime(
+            service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
+        ) as runtime:
             app.state.runtime = runtime
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
-                await apply_lead_scored(session, events, definitions=definitions, outbox=runtime.outbox,
-                                        now=clock.now())
+                await apply_lead_scored(
+                    session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now()
+                )
 
-            runtime.add_consumer(topics=[Topic.LEAD_SCORED], group_id=settings.consumer_group, handler=handle,
-                                 decode=parse_event, event_id=lambda e: e.id, dlq_topic=dlq_topic)
+            runtime.add_consumer(
+                topics=[Topic.LEAD_SCORED],
+                group_id=settings.consumer_group,
+                handler=handle,
+                decode=parse_event,
+                event_id=lambda e: e.id,
+                dlq_topic=dlq_topic,
+            )
             yield
 
     app = FastAPI(title="Baton handoff", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

@@ -29,7 +29,9 @@ class WebhookReceipt(Base):
     __tablename__ = "webhook_receipts"
     __table_args__ = (UniqueConstraint("source", "external_id", name="uq_webhook_receipts_source_external_id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     source: Mapped[str] = mapped_column(String(100), nullable=False)
     external_id: Mapped[str] = mapped_column(String(200), nullable=False)
     event_id: Mapped[str] = mapped_column(String(200), nullable=False)
@@ -58,7 +60,9 @@ class LifecycleTransition(Base):
 
     __tablename__ = "lifecycle_transitions"
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     lead_id: Mapped[str] = mapped_column(ForeignKey("leads.lead_id"), nullable=False, index=True)
     event_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     from_state: Mapped[LeadState | None] = mapped_column(String(20), nullable=True)

@@ -30,19 +30,30 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service_runtime(service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata,
-                                   migrations=MIGRATIONS) as runtime:
+        async with service_runtime(
+            service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
+        ) as runtime:
             app.state.runtime = runtime
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
                 await apply_engagement(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now())
 
-            runtime.add_consumer(topics=[Topic.LEAD_ENGAGEMENT], group_id=settings.consumer_group, handler=handle,
-                                 decode=parse_event, event_id=lambda e: e.id, dlq_topic=dlq_topic)
+            runtime.add_consumer(
+                topics=[Topic.LEAD_ENGAGEMENT],
+                group_id=settings.consumer_group,
+                handler=handle,
+                decode=parse_event,
+                event_id=lambda e: e.id,
+                dlq_topic=dlq_topic,
+            )
             yield
 
-    app = FastAPI(title="Baton scoring", version="0.1.0", lifespan=lifespan,
-                  description="Lead scores and their explanations. Scores are computed from `lead.engagement`.")
+    app = FastAPI(
+        title="Baton scoring",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Lead scores and their explanations. Scores are computed from `lead.engagement`.",
+    )
     install_problem_handlers(app)
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())
     app.include_router(router)

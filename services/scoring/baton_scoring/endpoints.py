@@ -16,8 +16,12 @@ class LeadNotScored(Problem):
     type = "https://baton.dev/problems/lead-not-found"
 
 
-@router.get("/leads/{lead_id}/score", response_model=LeadScoreRead, summary="A lead's score and its explanation",
-            responses={404: {"description": "No event has been scored for this lead"}})
+@router.get(
+    "/leads/{lead_id}/score",
+    response_model=LeadScoreRead,
+    summary="A lead's score and its explanation",
+    responses={404: {"description": "No event has been scored for this lead"}},
+)
 async def get_lead_score(lead_id: str, session: Session) -> LeadScoreRead:
     row = await session.get(LeadScore, lead_id)
     if row is None:

@@ -20,7 +20,8 @@ from baton_scoring.rules import score_activities
 SOURCE = "/baton/scoring"
 
 UNKNOWN_ACTIVITIES = Counter(
-    "baton_scoring_unknown_activities_total", "Engagement events whose activity the definitions do not score (kept, 0 points)."
+    "baton_scoring_unknown_activities_total",
+    "Engagement events whose activity the definitions do not score (kept, 0 points).",
 )
 
 
@@ -59,8 +60,14 @@ async def apply_engagement(
             if data.activity not in known_activities:
                 UNKNOWN_ACTIVITIES.inc()
             session.add(
-                EngagementEvent(event_id=event.id, lead_id=lead_id, activity=data.activity,
-                                occurred_at=data.occurred_at, source=data.source, properties=dict(data.properties))
+                EngagementEvent(
+                    event_id=event.id,
+                    lead_id=lead_id,
+                    activity=data.activity,
+                    occurred_at=data.occurred_at,
+                    source=data.source,
+                    properties=dict(data.properties),
+                )
             )
         score, contributions = score_activities(counts, definitions.definitions.scoring)
         last_event_at = max(e.data.occurred_at for e in lead_events)
@@ -74,11 +81,20 @@ async def apply_engagement(
         row.definitions_version = definitions.version
         row.last_event_at = max(row.last_event_at, last_event_at)
         row.updated_at = now
-        scored = LeadScored(lead_id=lead_id, score=score, engagement_score=score, contributions=contributions,
-                            scored_at=now, definitions_version=definitions.version, cause_event_id=lead_events[-1].id)
+        scored = LeadScored(
+            lead_id=lead_id,
+            score=score,
+            engagement_score=score,
+            contributions=contributions,
+            scored_at=now,
+            definitions_version=definitions.version,
+            cause_event_id=lead_events[-1].id,
+        )
         await outbox.add_event(
             session,
             topic=Topic.LEAD_SCORED,
-            cloud_event=new_event(event_type=EventType.LEAD_SCORED, source=SOURCE, subject=lead_id, data=scored, time=now),
+            cloud_event=new_event(
+                event_type=EventType.LEAD_SCORED, source=SOURCE, subject=lead_id, data=scored, time=now
+            ),
             now=now,
         )

@@ -31,23 +31,39 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with service_runtime(service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata,
-                                   migrations=MIGRATIONS) as runtime:
+        async with service_runtime(
+            service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
+        ) as runtime:
             app.state.runtime = runtime
             timer = SlaTimer(sessions=runtime.sessions, outbox=runtime.outbox, clock=clock, metrics=runtime.metrics)
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
-                await apply_lifecycle(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now(),
-                                      on_clock_opened=timer.wake.set)
+                await apply_lifecycle(
+                    session,
+                    events,
+                    definitions=definitions,
+                    outbox=runtime.outbox,
+                    now=clock.now(),
+                    on_clock_opened=timer.wake.set,
+                )
 
-            runtime.add_consumer(topics=[Topic.LEAD_LIFECYCLE], group_id=settings.consumer_group, handler=handle,
-                                 decode=parse_event, event_id=lambda e: e.id, dlq_topic=dlq_topic)
+            runtime.add_consumer(
+                topics=[Topic.LEAD_LIFECYCLE],
+                group_id=settings.consumer_group,
+                handler=handle,
+                decode=parse_event,
+                event_id=lambda e: e.id,
+                dlq_topic=dlq_topic,
+            )
             runtime.workers.start("sla-timer", timer.run)
             yield
 
-    app = FastAPI(title="Baton SLA monitor", version="0.1.0", lifespan=lifespan,
-                  description="SLA clocks started and stopped by `lead.lifecycle`; breaches and outcomes on "
-                              "`sla.events`.")
+    app = FastAPI(
+        title="Baton SLA monitor",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="SLA clocks started and stopped by `lead.lifecycle`; breaches and outcomes on `sla.events`.",
+    )
     install_problem_handlers(app)
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())
     app.include_router(router)

@@ -28,8 +28,12 @@ def runtime_clock(request: Request) -> Clock:
 Now = Annotated[Clock, Depends(runtime_clock)]
 
 
-@router.get("/leads/{lead_id}/clocks", response_model=LeadClocksRead, summary="A lead's milestones and SLA clocks",
-            responses={404: {"description": "No lifecycle change has been seen for this lead"}})
+@router.get(
+    "/leads/{lead_id}/clocks",
+    response_model=LeadClocksRead,
+    summary="A lead's milestones and SLA clocks",
+    responses={404: {"description": "No lifecycle change has been seen for this lead"}},
+)
 async def get_lead_clocks(lead_id: str, session: Session, clock: Now) -> LeadClocksRead:
     found = await lead_clocks(session, lead_id=lead_id)
     if found is None:

@@ -51,8 +51,14 @@ class SlaClockRecord(Base):
     __tablename__ = "sla_clocks"
     __table_args__ = (
         Index("ix_sla_clocks_state_due_at", "state", "due_at"),
-        Index("uq_sla_clocks_active_lead_id_kind", "lead_id", "kind", unique=True,
-              postgresql_where=ACTIVE_CLOCK, sqlite_where=ACTIVE_CLOCK),
+        Index(
+            "uq_sla_clocks_active_lead_id_kind",
+            "lead_id",
+            "kind",
+            unique=True,
+            postgresql_where=ACTIVE_CLOCK,
+            sqlite_where=ACTIVE_CLOCK,
+        ),
     )
 
     clock_id: Mapped[str] = mapped_column(String(450), primary_key=True)

@@ -57,8 +57,9 @@ class ClockRule:
 
 
 CLOCK_RULES: tuple[ClockRule, ...] = (
-    ClockRule(SlaClockKind.ACCEPTANCE, starts_on=LeadState.ASSIGNED,
-              met_by=frozenset({LeadState.SAL, LeadState.REJECTED})),
+    ClockRule(
+        SlaClockKind.ACCEPTANCE, starts_on=LeadState.ASSIGNED, met_by=frozenset({LeadState.SAL, LeadState.REJECTED})
+    ),
 )
 
 
@@ -114,8 +115,14 @@ def decide_lifecycle(
             if current is not None:
                 stopped.append(meet(current, at=change.at))
         elif change.to_state == rule.starts_on:
-            new = open_clock(lead_id=change.lead_id, kind=rule.kind, policy=policy_for(rule.kind, sla),
-                             rep_id=change.rep_id, at=change.at, cause_event_id=event_id)
+            new = open_clock(
+                lead_id=change.lead_id,
+                kind=rule.kind,
+                policy=policy_for(rule.kind, sla),
+                rep_id=change.rep_id,
+                at=change.at,
+                cause_event_id=event_id,
+            )
             if current is None:
                 opened.append(new)
             elif current.clock_id != new.clock_id and current.rep_id != new.rep_id:
@@ -123,8 +130,9 @@ def decide_lifecycle(
                 opened.append(new)
         elif current is not None:
             stopped.append(cancel(current, at=change.at))
-    return LifecycleDecision(milestone=MILESTONE_REACHED_BY.get(change.to_state), stopped=tuple(stopped),
-                             opened=tuple(opened))
+    return LifecycleDecision(
+        milestone=MILESTONE_REACHED_BY.get(change.to_state), stopped=tuple(stopped), opened=tuple(opened)
+    )
 
 
 def record_milestone(milestones: Milestones, milestone: Milestone, *, at: datetime) -> Milestones:
@@ -152,9 +160,15 @@ def due_time(*, started_at: datetime, policy: SlaPolicy) -> datetime:
 def open_clock(
     *, lead_id: str, kind: SlaClockKind, policy: SlaPolicy, rep_id: str | None, at: datetime, cause_event_id: str
 ) -> SlaClock:
-    return SlaClock(clock_id=clock_id_for(lead_id=lead_id, kind=kind, cause_event_id=cause_event_id),
-                    lead_id=lead_id, kind=kind, policy=policy.name, rep_id=rep_id, started_at=at,
-                    due_at=due_time(started_at=at, policy=policy))
+    return SlaClock(
+        clock_id=clock_id_for(lead_id=lead_id, kind=kind, cause_event_id=cause_event_id),
+        lead_id=lead_id,
+        kind=kind,
+        policy=policy.name,
+        rep_id=rep_id,
+        started_at=at,
+        due_at=due_time(started_at=at, policy=policy),
+    )
 
 
 def meet(clock: SlaClock, *, at: datetime) -> SlaClock:

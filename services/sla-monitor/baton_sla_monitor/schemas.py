@@ -32,20 +32,30 @@ class ClockRead(BaseModel):
     due_at: datetime = Field(examples=["2026-11-23T18:00:00Z"])
     remaining_seconds: float | None = Field(
         description="Seconds until due, negative when overdue, while the clock is running or breached; "
-                    "None once it stopped.",
+        "None once it stopped.",
         examples=[5400.0],
     )
     breached_at: datetime | None = Field(examples=[None])
     stopped_at: datetime | None = Field(examples=[None])
-    met_late: bool | None = Field(description="Set when the clock was met: true when after its due time.",
-                                  examples=[None])
+    met_late: bool | None = Field(
+        description="Set when the clock was met: true when after its due time.", examples=[None]
+    )
 
     @classmethod
     def from_clock(cls, clock: SlaClock, *, now: datetime) -> ClockRead:
-        return cls(clock_id=clock.clock_id, kind=clock.kind, policy=clock.policy, rep_id=clock.rep_id,
-                   state=clock.state, started_at=clock.started_at, due_at=clock.due_at,
-                   remaining_seconds=remaining_seconds(clock, now=now), breached_at=clock.breached_at,
-                   stopped_at=clock.stopped_at, met_late=clock.met_late)
+        return cls(
+            clock_id=clock.clock_id,
+            kind=clock.kind,
+            policy=clock.policy,
+            rep_id=clock.rep_id,
+            state=clock.state,
+            started_at=clock.started_at,
+            due_at=clock.due_at,
+            remaining_seconds=remaining_seconds(clock, now=now),
+            breached_at=clock.breached_at,
+            stopped_at=clock.stopped_at,
+            met_late=clock.met_late,
+        )
 
 
 class LeadClocksRead(BaseModel):
@@ -57,8 +67,11 @@ class LeadClocksRead(BaseModel):
     def from_lead(
         cls, lead_id: str, milestones: Milestones, clocks: list[SlaClock], *, now: datetime
     ) -> LeadClocksRead:
-        return cls(lead_id=lead_id, milestones=MilestonesRead.model_validate(milestones, from_attributes=True),
-                   clocks=[ClockRead.from_clock(clock, now=now) for clock in clocks])
+        return cls(
+            lead_id=lead_id,
+            milestones=MilestonesRead.model_validate(milestones, from_attributes=True),
+            clocks=[ClockRead.from_clock(clock, now=now) for clock in clocks],
+        )
 
 
 class ClockSummaryRead(BaseModel):

@@ -53,10 +53,14 @@ OPEN_CLOCKS = Gauge(
     "the same value).",
     ["kind"],
 )
-CLOCKS_BREACHED = Counter("baton_sla_monitor_clocks_breached_total", "Clocks that passed their due time unhandled.",
-                          ["kind"])
-CLOCKS_MET = Counter("baton_sla_monitor_clocks_met_total",
-                     "Clocks stopped by the lead being handled; late=true when after the due time.", ["kind", "late"])
+CLOCKS_BREACHED = Counter(
+    "baton_sla_monitor_clocks_breached_total", "Clocks that passed their due time unhandled.", ["kind"]
+)
+CLOCKS_MET = Counter(
+    "baton_sla_monitor_clocks_met_total",
+    "Clocks stopped by the lead being handled; late=true when after the due time.",
+    ["kind", "late"],
+)
 
 
 async def apply_lifecycle(
@@ -88,13 +92,18 @@ async def apply_lifecycle(
                 .with_for_update()
             )
         }
-        decision = decide_lifecycle(change=change, event_id=cloud_event.id, sla=definitions.definitions.sla,
-                                    active=[_snapshot(row) for row in active_rows.values()])
+        decision = decide_lifecycle(
+            change=change,
+            event_id=cloud_event.id,
+            sla=definitions.definitions.sla,
+            active=[_snapshot(row) for row in active_rows.values()],
+        )
         await _record_milestone(session, lead_id=change.lead_id, milestone=decision.milestone, at=change.at)
         for clock in decision.stopped:
             _copy(clock, active_rows[clock.clock_id])
-            await _emit_stop(session, outbox=outbox, clock=clock, now=now,
-                             reason=f"{change.from_state or 'none'}->{change.to_state}")
+            await _emit_stop(
+                session, outbox=outbox, clock=clock, now=now, reason=f"{change.from_state or 'none'}->{change.to_state}"
+            )
             if clock.state == ClockState.MET:
                 met.append(clock)
         if decision.stopped:
@@ -103,12 +112,24 @@ async def apply_lifecycle(
             if await session.get(SlaClockRecord, clock.clock_id) is not None:
                 continue  # a replayed transition whose clock has since stopped
             session.add(SlaClockRecord(**asdict(clock), definitions_version=definitions.version))
-            await _emit(session, outbox=outbox, event_type=EventType.SLA_CLOCK_STARTED, clock=clock,
-                        data=SlaClockStarted(**_clock_data(clock)), at=clock.started_at, now=now)
+            await _emit(
+                session,
+                outbox=outbox,
+                event_type=EventType.SLA_CLOCK_STARTED,
+                clock=clock,
+                data=SlaClockStarted(**_clock_data(clock)),
+                at=clock.started_at,
+                now=now,
+            )
             opened.append(clock)
-        log.info("lifecycle change applied", event_id=cloud_event.id, lead_id=change.lead_id,
-                 to_state=change.to_state, opened=[c.clock_id for c in decision.opened],
-                 stopped={c.clock_id: c.state for c in decision.stopped})
+        log.info(
+            "lifecycle change applied",
+            event_id=cloud_event.id,
+            lead_id=change.lead_id,
+            to_state=change.to_state,
+            opened=[c.clock_id for c in decision.opened],
+            stopped={c.clock_id: c.state for c in decision.stopped},
+        )
     if met or opened:
         after_commit(session, lambda: _after_lifecycle_commit(met=met, opened=opened, on_clock_opened=on_clock_opened))
 
@@ -132,8 +153,15 @@ async def breach_due_clocks(session: AsyncSession, *, outbox: Outbox, now: datet
     for row in rows:
         clock = breach(_snapshot(row), now=now)
         _copy(clock, row)
-        await _emit(session, outbox=outbox, event_type=EventType.SLA_CLOCK_BREACHED, clock=clock,
-                    data=SlaClockBreached(**_clock_data(clock), at=now), at=now, now=now)
+        await _emit(
+            session,
+            outbox=outbox,
+            event_type=EventType.SLA_CLOCK_BREACHED,
+            clock=clock,
+            data=SlaClockBreached(**_clock_data(clock), at=now),
+            at=now,
+            now=now,
+        )
         breached.append(clock)
     return breached
 
@@ -148,8 +176,9 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
 
 async def count_clocks(session: AsyncSession) -> dict[tuple[SlaClockKind, ClockState], int]:
     rows = await session.execute(
-        select(SlaClockRecord.kind, SlaClockRecord.state, func.count()).group_by(SlaClockRecord.kind,
-                                                                                 SlaClockRecord.state)
+        select(SlaClockRecord.kind, SlaClockRecord.state, func.count()).group_by(
+            SlaClockRecord.kind, SlaClockRecord.state
+        )
     )
     return {(kind, state): count for kind, state, count in rows.tuples()}
 
@@ -160,8 +189,9 @@ async def lead_clocks(session: AsyncSession, *, lead_id: str) -> tuple[Milestone
     if row is None:
         return None
     clocks = await session.scalars(
-        select(SlaClockRecord).where(SlaClockRecord.lead_id == lead_id).order_by(SlaClockRecord.started_at,
-                                                                                 SlaClockRecord.clock_id)
+        select(SlaClockRecord)
+        .where(SlaClockRecord.lead_id == lead_id)
+        .order_by(SlaClockRecord.started_at, SlaClockRecord.clock_id)
     )
     milestones = Milestones(**{f.name: getattr(row, f.name) for f in fields(Milestones)})
     return milestones, [_snapshot(clock) for clock in clocks]
@@ -186,27 +216,59 @@ async def _emit_stop(session: AsyncSession, *, outbox: Outbox, clock: SlaClock, 
     assert clock.stopped_at is not None
     if clock.state == ClockState.CANCELLED:
         cancelled = SlaClockCancelled(**_clock_data(clock), at=clock.stopped_at, reason=reason)
-        await _emit(session, outbox=outbox, event_type=EventType.SLA_CLOCK_CANCELLED, clock=clock, data=cancelled,
-                    at=clock.stopped_at, now=now)
+        await _emit(
+            session,
+            outbox=outbox,
+            event_type=EventType.SLA_CLOCK_CANCELLED,
+            clock=clock,
+            data=cancelled,
+            at=clock.stopped_at,
+            now=now,
+        )
     if clock.state == ClockState.MET:
-        met = SlaClockMet(**_clock_data(clock), at=clock.stopped_at, late=bool(clock.met_late),
-                          elapsed_seconds=elapsed_seconds(clock, at=clock.stopped_at))
-        await _emit(session, outbox=outbox, event_type=EventType.SLA_CLOCK_MET, clock=clock, data=met,
-                    at=clock.stopped_at, now=now)
+        met = SlaClockMet(
+            **_clock_data(clock),
+            at=clock.stopped_at,
+            late=bool(clock.met_late),
+            elapsed_seconds=elapsed_seconds(clock, at=clock.stopped_at),
+        )
+        await _emit(
+            session,
+            outbox=outbox,
+            event_type=EventType.SLA_CLOCK_MET,
+            clock=clock,
+            data=met,
+            at=clock.stopped_at,
+            now=now,
+        )
     if clock.breached_at is not None:
         resolved = SlaAlertResolved(**_clock_data(clock), at=clock.stopped_at)
-        await _emit(session, outbox=outbox, event_type=EventType.SLA_ALERT_RESOLVED, clock=clock, data=resolved,
-                    at=clock.stopped_at, now=now)
+        await _emit(
+            session,
+            outbox=outbox,
+            event_type=EventType.SLA_ALERT_RESOLVED,
+            clock=clock,
+            data=resolved,
+            at=clock.stopped_at,
+            now=now,
+        )
 
 
 async def _emit(
-    session: AsyncSession, *, outbox: Outbox, event_type: EventType, clock: SlaClock, data: BaseModel, at: datetime,
+    session: AsyncSession,
+    *,
+    outbox: Outbox,
+    event_type: EventType,
+    clock: SlaClock,
+    data: BaseModel,
+    at: datetime,
     now: datetime,
 ) -> None:
     """Each event happens at most once per clock, so its id is derived: a retry re-emits the same event."""
     event_id = str(uuid.uuid5(_EVENT_IDS, f"{clock.clock_id}/{event_type}"))
-    cloud_event = new_event(event_type=event_type, source=SOURCE, subject=clock.lead_id, data=data, time=at,
-                            id=event_id)
+    cloud_event = new_event(
+        event_type=event_type, source=SOURCE, subject=clock.lead_id, data=data, time=at, id=event_id
+    )
     await outbox.add_event(session, topic=Topic.SLA_EVENTS, cloud_event=cloud_event, now=now)
 
 
@@ -220,8 +282,15 @@ def _after_lifecycle_commit(
 
 
 def _clock_data(clock: SlaClock) -> dict[str, Any]:
-    return {"clock_id": clock.clock_id, "lead_id": clock.lead_id, "kind": clock.kind, "policy": clock.policy,
-            "rep_id": clock.rep_id, "started_at": clock.started_at, "due_at": clock.due_at}
+    return {
+        "clock_id": clock.clock_id,
+        "lead_id": clock.lead_id,
+        "kind": clock.kind,
+        "policy": clock.policy,
+        "rep_id": clock.rep_id,
+        "started_at": clock.started_at,
+        "due_at": clock.due_at,
+    }
 
 
 def _snapshot(row: SlaClockRecord) -> SlaClock:

@@ -64,8 +64,9 @@ class SlaTimer:
             counts = await count_clocks(session)
         for clock in breached:
             CLOCKS_BREACHED.labels(kind=clock.kind).inc()
-            log.info("sla clock breached", lead_id=clock.lead_id, clock_id=clock.clock_id,
-                     due_at=clock.due_at.isoformat())
+            log.info(
+                "sla clock breached", lead_id=clock.lead_id, clock_id=clock.clock_id, due_at=clock.due_at.isoformat()
+            )
         set_open_clocks(counts)
         if len(breached) == self.batch_size:
             return 0.0

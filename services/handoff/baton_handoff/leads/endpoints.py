@@ -19,9 +19,13 @@ NOT_FOUND = {404: {"description": "No such lead"}}
 async def _read(session: DbSession, lead: Lead) -> LeadRead:
     transitions = await service.timeline(session, lead.lead_id)
     return LeadRead.model_validate(
-        {**LeadSummary.model_validate(lead).model_dump(), "definitions_version": lead.definitions_version,
-         "created_at": lead.created_at, "score_explanation": lead.score_explanation,
-         "timeline": [TransitionRead.model_validate(t) for t in transitions]}
+        {
+            **LeadSummary.model_validate(lead).model_dump(),
+            "definitions_version": lead.definitions_version,
+            "created_at": lead.created_at,
+            "score_explanation": lead.score_explanation,
+            "timeline": [TransitionRead.model_validate(t) for t in transitions],
+        }
     )
 
 
@@ -37,20 +41,33 @@ async def list_leads(
     return LeadList(items=[LeadSummary.model_validate(lead) for lead in leads], total=total)
 
 
-@router.get("/{lead_id}", response_model=LeadRead, summary="A lead: state, score explanation, timeline",
-            responses=NOT_FOUND)
+@router.get(
+    "/{lead_id}", response_model=LeadRead, summary="A lead: state, score explanation, timeline", responses=NOT_FOUND
+)
 async def get_lead(lead_id: str, session: DbSession) -> LeadRead:
     return await _read(session, await service.get_lead_or_404(session, lead_id))
 
 
 @router.post(
-    "/{lead_id}/accept", response_model=LeadRead, summary="Accept an assigned lead (it becomes a SAL)",
-    responses={**NOT_FOUND, 409: {"description": "The lead is not assigned (body has `current_state`), or is "
-                                                 "assigned to another rep"}},
+    "/{lead_id}/accept",
+    response_model=LeadRead,
+    summary="Accept an assigned lead (it becomes a SAL)",
+    responses={
+        **NOT_FOUND,
+        409: {"description": "The lead is not assigned (body has `current_state`), or is assigned to another rep"},
+    },
 )
-async def accept_lead(lead_id: str, body: AcceptLead, session: DbSession, runtime: RuntimeDep,
-                      definitions: DefinitionsDep) -> LeadRead:
+async def accept_lead(
+    lead_id: str, body: AcceptLead, session: DbSession, runtime: RuntimeDep, definitions: DefinitionsDep
+) -> LeadRead:
     actor = f"rep:{body.rep_id}" if body.rep_id else "crm"
-    lead = await service.accept(session, lead_id=lead_id, rep_id=body.rep_id, actor=actor, definitions=definitions,
-                                outbox=runtime.outbox, now=runtime.clock.now())
+    lead = await service.accept(
+        session,
+        lead_id=lead_id,
+        rep_id=body.rep_id,
+        actor=actor,
+        definitions=definitions,
+        outbox=runtime.outbox,
+        now=runtime.clock.now(),
+    )
     return await _read(session, lead)

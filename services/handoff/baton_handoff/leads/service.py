@@ -61,47 +61,83 @@ async def transition(
     details = dict(change.details or {})
     session.add(
         LifecycleTransition(
-            lead_id=lead.lead_id, event_id=event_id, from_state=current, to_state=to, at=change.at,
-            actor=change.actor, reason=change.reason, definitions_version=change.definitions_version,
-            cause_event_id=change.cause_event_id, rep_id=lead.rep_id, details=details,
+            lead_id=lead.lead_id,
+            event_id=event_id,
+            from_state=current,
+            to_state=to,
+            at=change.at,
+            actor=change.actor,
+            reason=change.reason,
+            definitions_version=change.definitions_version,
+            cause_event_id=change.cause_event_id,
+            rep_id=lead.rep_id,
+            details=details,
         )
     )
     data = LifecycleChanged(
-        lead_id=lead.lead_id, from_state=current, to_state=to, at=change.at, actor=change.actor, reason=change.reason,
-        definitions_version=change.definitions_version, cause_event_id=change.cause_event_id, rep_id=lead.rep_id,
+        lead_id=lead.lead_id,
+        from_state=current,
+        to_state=to,
+        at=change.at,
+        actor=change.actor,
+        reason=change.reason,
+        definitions_version=change.definitions_version,
+        cause_event_id=change.cause_event_id,
+        rep_id=lead.rep_id,
         details=details,
     )
     await outbox.add_event(
         session,
         topic=Topic.LEAD_LIFECYCLE,
-        cloud_event=new_event(event_type=EventType.LIFECYCLE_CHANGED, source=SOURCE, subject=lead.lead_id, data=data,
-                              time=change.at, id=event_id),
+        cloud_event=new_event(
+            event_type=EventType.LIFECYCLE_CHANGED,
+            source=SOURCE,
+            subject=lead.lead_id,
+            data=data,
+            time=change.at,
+            id=event_id,
+        ),
         now=change.at,
     )
 
 
-async def create_known_lead(
-    session: AsyncSession, lead_id: str, *, change: Change, outbox: Outbox
-) -> Lead:
-    lead = Lead(lead_id=lead_id, state=None, score=0.0, score_explanation=[],
-                definitions_version=change.definitions_version, created_at=change.at, updated_at=change.at)
+async def create_known_lead(session: AsyncSession, lead_id: str, *, change: Change, outbox: Outbox) -> Lead:
+    lead = Lead(
+        lead_id=lead_id,
+        state=None,
+        score=0.0,
+        score_explanation=[],
+        definitions_version=change.definitions_version,
+        created_at=change.at,
+        updated_at=change.at,
+    )
     session.add(lead)
     await transition(session, lead, LeadState.KNOWN, change=change, outbox=outbox)
     return lead
 
 
 async def accept(
-    session: AsyncSession, *, lead_id: str, rep_id: str | None, actor: str, definitions: LoadedDefinitions,
-    outbox: Outbox, now: datetime,
+    session: AsyncSession,
+    *,
+    lead_id: str,
+    rep_id: str | None,
+    actor: str,
+    definitions: LoadedDefinitions,
+    outbox: Outbox,
+    now: datetime,
 ) -> Lead:
     """The assigned rep accepts the lead: assigned → sal."""
     lead = await get_lead_or_404(session, lead_id, for_update=True)
     if rep_id is not None and lead.state == LeadState.ASSIGNED and lead.rep_id != rep_id:
         raise NotTheAssignedRep(lead_id=lead_id, assigned=lead.rep_id, caller=rep_id)
     await transition(
-        session, lead, LeadState.SAL, outbox=outbox,
-        change=Change(actor=actor, reason="accepted by the assigned rep", definitions_version=definitions.version,
-                      at=now),
+        session,
+        lead,
+        LeadState.SAL,
+        outbox=outbox,
+        change=Change(
+            actor=actor, reason="accepted by the assigned rep", definitions_version=definitions.version, at=now
+        ),
     )
     return lead
 

@@ -22,7 +22,11 @@ from baton_kit.outbox import Outbox
 
 
 async def apply_lead_scored(
-    session: AsyncSession, events: list[CloudEvent[Any]], *, definitions: LoadedDefinitions, outbox: Outbox,
+    session: AsyncSession,
+    events: list[CloudEvent[Any]],
+    *,
+    definitions: LoadedDefinitions,
+    outbox: Outbox,
     now: datetime,
 ) -> None:
     for event in events:
@@ -31,32 +35,47 @@ async def apply_lead_scored(
 
 
 async def _apply_one(
-    session: AsyncSession, event: CloudEvent[LeadScored], *, definitions: LoadedDefinitions, outbox: Outbox,
+    session: AsyncSession,
+    event: CloudEvent[LeadScored],
+    *,
+    definitions: LoadedDefinitions,
+    outbox: Outbox,
     now: datetime,
 ) -> None:
     scored = event.data
-    system = Change(actor="system", reason="", definitions_version=definitions.version, at=now,
-                    cause_event_id=event.id)
+    system = Change(actor="system", reason="", definitions_version=definitions.version, at=now, cause_event_id=event.id)
     lead = await lock_lead(session, scored.lead_id)
     if lead is None:
         lead = await create_known_lead(
-            session, scored.lead_id, outbox=outbox,
+            session,
+            scored.lead_id,
+            outbox=outbox,
             change=replace(system, reason="first engagement scored"),
         )
     lead.score = scored.score
     lead.score_explanation = [c.model_dump() for c in scored.contributions]
     lead.definitions_version = definitions.version
     lead.updated_at = now
-    qualification = qualify(state=LeadState(lead.state), score=scored.score, rules=definitions.definitions.qualification)
+    qualification = qualify(
+        state=LeadState(lead.state), score=scored.score, rules=definitions.definitions.qualification
+    )
     if qualification is None:
         return
     await transition(
-        session, lead, LeadState.MQL, outbox=outbox,
-        change=replace(system, reason=qualification.reason,
-                       details={"rule": qualification.rule, **qualification.details}),
+        session,
+        lead,
+        LeadState.MQL,
+        outbox=outbox,
+        change=replace(
+            system, reason=qualification.reason, details={"rule": qualification.rule, **qualification.details}
+        ),
     )
     rep_id = await choose_rep(session, routing=definitions.definitions.routing)
     await transition(
-        session, lead, LeadState.ASSIGNED, outbox=outbox, rep_id=rep_id,
+        session,
+        lead,
+        LeadState.ASSIGNED,
+        outbox=outbox,
+        rep_id=rep_id,
         change=replace(system, reason="round robin", details={"rotation": "default"}),
     )

@@ -27,8 +27,12 @@ class GenericEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=200, description="The sender's unique id: the dedupe key.")
-    lead_id: str | None = Field(default=None, min_length=1, max_length=200,
-                                description="Stable lead id from the sender; derived from `email` when absent.")
+    lead_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Stable lead id from the sender; derived from `email` when absent.",
+    )
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
     activity: str = Field(min_length=1, max_length=100, examples=["page_view"])
     occurred_at: AwareDatetime
@@ -46,18 +50,28 @@ class GenericWebhook(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{
-                "source": "website",
-                "events": [{
-                    "external_id": "evt-20261102-000123",
-                    "email": "maria.lopez@acme-analytics.example",
-                    "activity": "pricing_page_view",
-                    "occurred_at": "2026-11-02T14:03:00+00:00",
-                    "properties": {"url": "/pricing"},
-                    "profile": {"first_name": "María", "last_name": "López", "title": "VP Data",
-                                "company": "Acme Analytics", "employees": 420, "country": "ES"},
-                }],
-            }]
+            "examples": [
+                {
+                    "source": "website",
+                    "events": [
+                        {
+                            "external_id": "evt-20261102-000123",
+                            "email": "maria.lopez@acme-analytics.example",
+                            "activity": "pricing_page_view",
+                            "occurred_at": "2026-11-02T14:03:00+00:00",
+                            "properties": {"url": "/pricing"},
+                            "profile": {
+                                "first_name": "María",
+                                "last_name": "López",
+                                "title": "VP Data",
+                                "company": "Acme Analytics",
+                                "employees": 420,
+                                "country": "ES",
+                            },
+                        }
+                    ],
+                }
+            ]
         },
     )
 

@@ -32,8 +32,18 @@ async def ingest(
         (
             await session.execute(
                 insert(WebhookReceipt)
-                .values([{"source": source, "external_id": e.external_id, "event_id": event_id, "lead_id": lead_id,
-                          "received_at": now} for e, lead_id, event_id in planned])
+                .values(
+                    [
+                        {
+                            "source": source,
+                            "external_id": e.external_id,
+                            "event_id": event_id,
+                            "lead_id": lead_id,
+                            "received_at": now,
+                        }
+                        for e, lead_id, event_id in planned
+                    ]
+                )
                 .on_conflict_do_nothing(index_elements=["source", "external_id"])
                 .returning(WebhookReceipt.external_id)
             )
@@ -42,28 +52,60 @@ async def ingest(
     for event, lead_id, event_id in planned:
         if event.external_id in inserted:
             await _queue(session, event, lead_id=lead_id, event_id=event_id, source=source, outbox=outbox, now=now)
-    return IngestResult(accepted=len(inserted), duplicates=len(events) - len(inserted),
-                        lead_ids=sorted({lead_id for _, lead_id, _ in planned}))
+    return IngestResult(
+        accepted=len(inserted),
+        duplicates=len(events) - len(inserted),
+        lead_ids=sorted({lead_id for _, lead_id, _ in planned}),
+    )
 
 
 async def _queue(
-    session: AsyncSession, event: GenericEvent, *, lead_id: str, event_id: str, source: str, outbox: Outbox,
+    session: AsyncSession,
+    event: GenericEvent,
+    *,
+    lead_id: str,
+    event_id: str,
+    source: str,
+    outbox: Outbox,
     now: datetime,
 ) -> None:
     email = normalise_email(event.email) if event.email else None
     if event.profile is not None:
-        profile = ProfileUpdated(lead_id=lead_id, occurred_at=event.occurred_at, source=source, email=email,
-                                 **event.profile.model_dump())
-        await outbox.add_event(
-            session, topic=Topic.LEAD_ENGAGEMENT, now=now,
-            cloud_event=new_event(event_type=EventType.PROFILE_UPDATED, source=SOURCE, subject=lead_id, data=profile,
-                                  time=now, id=f"{event_id}:profile"),
+        profile = ProfileUpdated(
+            lead_id=lead_id, occurred_at=event.occurred_at, source=source, email=email, **event.profile.model_dump()
         )
-    engagement = EngagementRecorded(lead_id=lead_id, activity=event.activity, occurred_at=event.occurred_at,
-                                    source=source, external_id=event.external_id, email=email,
-                                    properties=event.properties)
+        await outbox.add_event(
+            session,
+            topic=Topic.LEAD_ENGAGEMENT,
+            now=now,
+            cloud_event=new_event(
+                event_type=EventType.PROFILE_UPDATED,
+                source=SOURCE,
+                subject=lead_id,
+                data=profile,
+                time=now,
+                id=f"{event_id}:profile",
+            ),
+        )
+    engagement = EngagementRecorded(
+        lead_id=lead_id,
+        activity=event.activity,
+        occurred_at=event.occurred_at,
+        source=source,
+        external_id=event.external_id,
+        email=email,
+        properties=event.properties,
+    )
     await outbox.add_event(
-        session, topic=Topic.LEAD_ENGAGEMENT, now=now,
-        cloud_event=new_event(event_type=EventType.ENGAGEMENT_RECORDED, source=SOURCE, subject=lead_id,
-                              data=engagement, time=now, id=event_id),
+        session,
+        topic=Topic.LEAD_ENGAGEMENT,
+        now=now,
+        cloud_event=new_event(
+            event_type=EventType.ENGAGEMENT_RECORDED,
+            source=SOURCE,
+            subject=lead_id,
+            data=engagement,
+            time=now,
+            id=event_id,
+        ),
     )

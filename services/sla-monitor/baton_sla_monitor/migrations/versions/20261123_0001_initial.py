@@ -48,8 +48,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_sla_clocks_lead_id", "sla_clocks", ["lead_id"])
     op.create_index("ix_sla_clocks_state_due_at", "sla_clocks", ["state", "due_at"])
-    op.create_index("uq_sla_clocks_active_lead_id_kind", "sla_clocks", ["lead_id", "kind"], unique=True,
-                    postgresql_where=ACTIVE_CLOCK, sqlite_where=ACTIVE_CLOCK)
+    op.create_index(
+        "uq_sla_clocks_active_lead_id_kind",
+        "sla_clocks",
+        ["lead_id", "kind"],
+        unique=True,
+        postgresql_where=ACTIVE_CLOCK,
+        sqlite_where=ACTIVE_CLOCK,
+    )
 
 
 def downgrade() -> None:

@@ -3,6 +3,7 @@
 One YAML document, validated strictly (`extra="forbid"`: a misspelt key refuses to load and is
 named with its path), versioned by the hash of its content. Every decision records that version.
 
+Each section's models live in their own module (scoring, qualification, routing, sla).
 This is the foundation's thin rulebook (points per activity, one MQL threshold, a rep list, one
 acceptance SLA); the scoring, handoff and SLA issues grow each section.
 """
@@ -11,56 +12,27 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-EXAMPLE_PATH = Path(__file__).parent / "examples" / "definitions.yaml"
+from baton_contracts.definitions.base import Strict
+from baton_contracts.definitions.qualification import QualificationDefinitions
+from baton_contracts.definitions.routing import Rep, RoutingDefinitions
+from baton_contracts.definitions.scoring import ScoringDefinitions
+from baton_contracts.definitions.sla import SlaDefinitions, SlaPolicy
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ScoringDefinitions(_Strict):
-    activity_points: dict[str, float] = Field(
-        description="Points per engagement activity; an activity not listed scores 0."
-    )
+EXAMPLE_PATH = Path(__file__).parent.parent / "examples" / "definitions.yaml"
 
 
-class QualificationDefinitions(_Strict):
-    mql_threshold: float = Field(gt=0, description="A known lead whose score reaches this becomes an MQL.")
-
-
-class Rep(_Strict):
-    id: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
-    name: str
-    email: str
-    timezone: str = "UTC"
-
-
-class RoutingDefinitions(_Strict):
-    reps: list[Rep] = Field(min_length=1, description="Reps who receive MQLs, in round-robin order.")
-
-
-class SlaPolicy(_Strict):
-    name: str
-    target_seconds: int = Field(gt=0)
-
-
-class SlaDefinitions(_Strict):
-    acceptance: SlaPolicy
-
-
-class Definitions(_Strict):
+class Definitions(Strict):
     scoring: ScoringDefinitions
     qualification: QualificationDefinitions
     routing: RoutingDefinitions
     sla: SlaDefinitions
 
 
-class LoadedDefinitions(_Strict):
+class LoadedDefinitions(Strict):
     """Definitions with the version every decision is stamped with."""
 
     version: str
@@ -94,3 +66,20 @@ def parse_definitions(raw: bytes, *, origin: str = "<definitions>") -> LoadedDef
 def definitions_version(raw: bytes) -> str:
     """The content hash that names a definitions version (12 hex digits of SHA-256)."""
     return "sha256:" + hashlib.sha256(raw).hexdigest()[:12]
+
+
+__all__ = [
+    "EXAMPLE_PATH",
+    "Definitions",
+    "DefinitionsError",
+    "LoadedDefinitions",
+    "QualificationDefinitions",
+    "Rep",
+    "RoutingDefinitions",
+    "ScoringDefinitions",
+    "SlaDefinitions",
+    "SlaPolicy",
+    "definitions_version",
+    "load_definitions",
+    "parse_definitions",
+]
