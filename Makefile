@@ -1,4 +1,5 @@
 # Baton's task runner. `make demo` runs the whole system with a sample funnel; `make test` runs every test.
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -7,6 +8,7 @@ PROJECTS := schemas kit services/scoring services/handoff services/sla-monitor
 PROJECT_FILES := pyproject.toml $(addsuffix /pyproject.toml,$(PROJECTS))
 
 .PHONY: demo test test-fast lint format schemas bench clean
+OPENAPI := handoff:baton_handoff:HandoffSettings scoring:baton_scoring:ScoringSettings sla-monitor:baton_sla_monitor:SlaMonitorSettings
 
 $(VENV)/.runtime: $(PROJECT_FILES)
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +38,12 @@ format: $(VENV)/.dev
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-schemas: $(VENV)/.runtime  ## regenerate schemas/json from the contract models
+schemas: $(VENV)/.runtime  ## regenerate schemas/json (event and definitions schemas) and schemas/openapi
 	$(PY) -m baton_contracts.export
+	@for spec in $(OPENAPI); do \
+	  IFS=: read name pkg cls <<< "$$spec"; \
+	  $(PY) -m baton_kit.openapi $$pkg.app:create_app $$pkg.settings:$$cls schemas/openapi/$$name.json; \
+	done
 
 bench: $(VENV)/.dev  ## benchmarks; figures are ratios against baselines measured in the same run
 	$(PY) bench/run.py $(ARGS)
