@@ -37,7 +37,7 @@ PG_ADMIN = os.environ.get("BATON_BENCH_POSTGRES", "postgresql://postgres@127.0.0
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 async def create_pg_database(name: str) -> str:
@@ -58,8 +58,15 @@ async def broker_round_trip(bootstrap: str, samples: int = 300) -> list[float]:
     topic = f"bench.rtt.{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic], partitions=1)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=topic, auto_offset_reset="earliest",
-                                session_timeout_ms=6000, heartbeat_interval_ms=600, fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=topic,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=600,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
     await producer.start()
     await consumer.start()
     await consumer.getmany(timeout_ms=100)
@@ -78,9 +85,15 @@ async def broker_round_trip(bootstrap: str, samples: int = 300) -> list[float]:
 
 
 async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) -> list[float]:
-    consumer = AIOKafkaConsumer(Topic.LEAD_LIFECYCLE, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4()}",
-                                auto_offset_reset="latest", session_timeout_ms=6000, heartbeat_interval_ms=600,
-                                fetch_max_wait_ms=FETCH_MAX_WAIT_MS)
+    consumer = AIOKafkaConsumer(
+        Topic.LEAD_LIFECYCLE,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4()}",
+        auto_offset_reset="latest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=600,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
     await consumer.start()
     while not consumer.assignment():
         await consumer.getmany(timeout_ms=100)
@@ -99,13 +112,22 @@ async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) 
     collector = asyncio.create_task(collect())
     run = uuid.uuid4().hex[:6]
     async with httpx.AsyncClient(base_url=handoff_url, timeout=30) as client:
+
         async def send(i: int) -> None:
             lead_id = f"bench-{run}-{i:05d}"
             now = datetime.now(UTC).isoformat()
-            body = {"source": "bench", "events": [
-                {"external_id": f"{lead_id}-p", "lead_id": lead_id, "activity": "pricing_page_view", "occurred_at": now},
-                {"external_id": f"{lead_id}-d", "lead_id": lead_id, "activity": "demo_request", "occurred_at": now},
-            ]}
+            body = {
+                "source": "bench",
+                "events": [
+                    {
+                        "external_id": f"{lead_id}-p",
+                        "lead_id": lead_id,
+                        "activity": "pricing_page_view",
+                        "occurred_at": now,
+                    },
+                    {"external_id": f"{lead_id}-d", "lead_id": lead_id, "activity": "demo_request", "occurred_at": now},
+                ],
+            }
             response = await client.post("/v1/webhooks/generic", json=body)
             response.raise_for_status()
             accepted_at[lead_id] = time.time()
@@ -148,10 +170,17 @@ def main() -> None:
                 databases.append(db_name)
             else:
                 url = f"sqlite+aiosqlite:///{workdir}/{name}.db"
-            env = {"DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "LOG_LEVEL": "WARNING",
-                   "KAFKA_SESSION_TIMEOUT_MS": "6000"}
-            services.append(ServiceProcess(name=name, module=module, port=free_port(), env=env,
-                                           log_path=workdir / f"{name}.log").start())
+            env = {
+                "DATABASE_URL": url,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "LOG_LEVEL": "WARNING",
+                "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            }
+            services.append(
+                ServiceProcess(
+                    name=name, module=module, port=free_port(), env=env, log_path=workdir / f"{name}.log"
+                ).start()
+            )
         for service in services:
             service.wait_ready()
         baseline = asyncio.run(broker_round_trip(bootstrap))
@@ -164,10 +193,14 @@ def main() -> None:
         if broker:
             broker.stop()
     figures = {
-        "db": args.db, "leads": len(latencies), "rate_per_s": args.rate,
-        "e2e_p50_ms": round(percentile(latencies, 50), 1), "e2e_p99_ms": round(percentile(latencies, 99), 1),
+        "db": args.db,
+        "leads": len(latencies),
+        "rate_per_s": args.rate,
+        "e2e_p50_ms": round(percentile(latencies, 50), 1),
+        "e2e_p99_ms": round(percentile(latencies, 99), 1),
         "e2e_mean_ms": round(statistics.fmean(latencies), 1),
-        "broker_rtt_p50_ms": round(percentile(baseline, 50), 2), "broker_rtt_p99_ms": round(percentile(baseline, 99), 2),
+        "broker_rtt_p50_ms": round(percentile(baseline, 50), 2),
+        "broker_rtt_p99_ms": round(percentile(baseline, 99), 2),
     }
     figures["p50_ratio_to_broker_rtt"] = round(figures["e2e_p50_ms"] / figures["broker_rtt_p50_ms"], 1)
     figures["p99_ratio_to_broker_rtt"] = round(figures["e2e_p99_ms"] / figures["broker_rtt_p99_ms"], 1)

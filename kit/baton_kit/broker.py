@@ -3,11 +3,13 @@
 Used whenever `KAFKA_BOOTSTRAP_SERVERS` is not set. Tansu exits 0 even when it cannot bind its
 port, so readiness is "the port accepts connections", never the exit code. Storage is in
 memory: a broker restart loses its records (the embedded default is for demos and tests).
+Whoever starts it stops it (`stop()` or the context manager), after the services that use it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -53,10 +55,8 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], *, partit
             NewTopic(name=t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing
         ]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
     finally:
         await admin.close()
 

@@ -176,7 +176,9 @@ class ConsumerRunner(Generic[T]):
             try:
                 decoded.append((record, self.decode(record.value)))
             except ValueError as error:  # pydantic.ValidationError is a ValueError
-                await self._with_infra_retry(stop, lambda: self._dead_letter(record, error, reason="invalid"))
+                await self._with_infra_retry(
+                    stop, lambda record=record, error=error: self._dead_letter(record, error, reason="invalid")
+                )
         try:
             await self._with_infra_retry(stop, lambda: self._apply_in_one_transaction(tp.topic, decoded))
         except StopRequested:
@@ -225,9 +227,8 @@ class ConsumerRunner(Generic[T]):
                         event_id=self.event_id(item),
                         exc_info=True,
                     )
-                    failure = error
                     await self._with_infra_retry(
-                        stop, lambda: self._dead_letter(record, failure, reason="handler_failed")
+                        stop, lambda error=error: self._dead_letter(record, error, reason="handler_failed")
                     )
                     return
                 await sleep_or_stop(stop, 0.05 * attempt)

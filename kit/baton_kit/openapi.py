@@ -1,6 +1,6 @@
 """Write a service's OpenAPI document without starting it (no database, no broker).
 
-    python -m baton_kit.openapi baton_handoff.app:create_app baton_handoff.settings:HandoffSettings out.json
+python -m baton_kit.openapi baton_handoff.app:create_app baton_handoff.settings:HandoffSettings out.json
 """
 
 from __future__ import annotations

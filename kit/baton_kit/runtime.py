@@ -23,11 +23,11 @@ from baton_kit.clock import Clock
 from baton_kit.consumer import ConsumerConfig, ConsumerRunner, Handler
 from baton_kit.db import create_engine, ping, session_factory
 from baton_kit.inbox import Inbox
+from baton_kit.logging import configure_logging
 from baton_kit.metrics import KitMetrics, kit_metrics
 from baton_kit.migrations import upgrade_to_head
 from baton_kit.outbox import Outbox, OutboxRelay
 from baton_kit.producer import create_producer
-from baton_kit.logging import configure_logging
 from baton_kit.settings import S, ServiceSettings, load_settings
 
 log = structlog.get_logger(__name__)

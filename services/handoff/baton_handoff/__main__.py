@@ -1,6 +1,6 @@
-from baton_kit.runtime import run_service
 from baton_handoff.app import create_app
 from baton_handoff.settings import HandoffSettings
+from baton_kit.runtime import run_service
 
 
 def main() -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from baton_kit.http import Problem
 from baton_kit.http import DbSession as Session
+from baton_kit.http import Problem
 from baton_scoring.models import LeadScore
 from baton_scoring.schemas import LeadScoreRead
 
