@@ -7,7 +7,7 @@ consumers switch on the states, and a new transition needs no new type.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
@@ -26,6 +26,7 @@ class EventType(StrEnum):
     SLA_CLOCK_CANCELLED = "baton.sla.clock_cancelled"
     SLA_CLOCK_ESCALATED = "baton.sla.clock_escalated"
     SLA_ALERT_RESOLVED = "baton.sla.alert_resolved"
+    SLA_REASSIGN_REQUESTED = "baton.sla.reassign_requested"
 
 
 class LeadState(StrEnum):
@@ -35,6 +36,8 @@ class LeadState(StrEnum):
     SAL = "sal"
     SQL = "sql"
     OPPORTUNITY = "opportunity"
+    WON = "won"
+    LOST = "lost"
     REJECTED = "rejected"
     RECYCLED = "recycled"
     DISQUALIFIED = "disqualified"
@@ -62,12 +65,9 @@ class EngagementRecorded(_Data):
     properties: dict[str, JsonValue] = Field(default_factory=dict, description='e.g. `{"url": "/pricing"}`')
 
 
-class ProfileUpdated(_Data):
-    """What is now known about a lead. A field left out (None) is unchanged, not cleared."""
+class ProfileFields(_Data):
+    """Profile fields. In an update a field left out (None) is unchanged, not cleared."""
 
-    lead_id: LeadIdField
-    occurred_at: AwareDatetime
-    source: str = Field(min_length=1, max_length=100)
     email: str | None = Field(default=None, max_length=320)
     first_name: str | None = None
     last_name: str | None = None
@@ -82,12 +82,37 @@ class ProfileUpdated(_Data):
     technologies: list[str] | None = None
 
 
+class ProfileUpdated(ProfileFields):
+    """What is now known about a lead."""
+
+    lead_id: LeadIdField
+    occurred_at: AwareDatetime
+    source: str = Field(min_length=1, max_length=100)
+
+
+class LeadProfile(ProfileFields):
+    """The lead's profile as scoring knows it (all updates merged), carried on `lead.scored` so that
+    qualification (required fields) and routing (territory, account match) need no other source."""
+
+
 class ScoreContribution(_Data):
     """One line of a score's explanation."""
 
-    rule: str = Field(description="What earned the points, e.g. `activity:page_view`.")
+    rule: str = Field(description="What earned the points, e.g. `activity:page_view` or `fit:industry`.")
+    category: Literal["fit", "engagement", "account"] = "engagement"
     count: int = Field(ge=0, description="How many events or matches it covers.")
+    raw_points: float | None = Field(default=None, description="Points before decay and caps.")
+    decay_factor: float | None = Field(default=None, ge=0, le=1, description="1.0 = no decay (fit never decays).")
     points: float = Field(description="Current points from this rule, after decay and caps.")
+    caps_applied: list[str] = Field(default_factory=list, description="e.g. `daily_cap:page_view`, `total_cap`.")
+
+
+class AccountSnapshot(_Data):
+    """The lead's account as scoring sees it (from the email domain; free-mail domains have none)."""
+
+    account_key: str = Field(description="Normalised email domain, e.g. `acme.example`.")
+    engaged_stakeholders: int = Field(ge=0, description="Leads at the account with engagement above the bar.")
+    engagement_score: float = Field(description="The account's engagement score.")
 
 
 class LeadScored(_Data):
@@ -95,10 +120,34 @@ class LeadScored(_Data):
     score: float = Field(description="The lead's total score (fit + engagement).")
     fit_score: float = 0.0
     engagement_score: float = 0.0
+    fit_grade: Literal["A", "B", "C", "D"] | None = Field(default=None, description="Fit band, A best.")
+    engagement_band: int | None = Field(default=None, ge=1, le=4, description="Engagement band, 1 lowest.")
+    grade: str | None = Field(default=None, description="Fit grade and engagement band, e.g. `A3`.", examples=["B2"])
+    demand_state: Literal["unaware", "problem_aware", "solution_aware", "partner_aware"] | None = None
+    disqualifiers: list[str] = Field(
+        default_factory=list, description="Negative indicators that disqualify, e.g. `competitor_domain`."
+    )
+    high_intent: list[str] = Field(
+        default_factory=list,
+        description="High-intent activities in the recent window (fast-track), e.g. `demo_request`.",
+    )
+    profile: LeadProfile | None = None
+    account: AccountSnapshot | None = None
     contributions: list[ScoreContribution] = Field(default_factory=list)
     scored_at: AwareDatetime
     definitions_version: str
     cause_event_id: str | None = Field(default=None, description="The event that triggered this scoring.")
+
+
+class Assignee(_Data):
+    """Who holds the lead, with what the SLA monitor needs to run clocks and escalate."""
+
+    rep_id: str
+    team_id: str | None = None
+    timezone: str = Field(default="UTC", description="IANA time zone of the rep's working hours.")
+    country: str | None = Field(default=None, description="ISO country of the rep's holidays.")
+    calendar: str | None = Field(default=None, description="Business calendar name in the definitions.")
+    manager_id: str | None = None
 
 
 class LifecycleChanged(_Data):
@@ -113,6 +162,9 @@ class LifecycleChanged(_Data):
     definitions_version: str
     cause_event_id: str | None = None
     rep_id: str | None = Field(default=None, description="The assigned rep, for assigned and later states.")
+    assignee: Assignee | None = Field(default=None, description="The assigned rep's team and calendar.")
+    segment: str | None = Field(default=None, description="Routing segment, e.g. `mid_market`; picks SLA targets.")
+    intent: Literal["high", "standard"] | None = Field(default=None, description="`high` for fast-track MQLs.")
     details: dict[str, JsonValue] = Field(default_factory=dict, description="The values behind the decision.")
 
 
@@ -162,6 +214,13 @@ class SlaAlertResolved(_SlaClockData):
     at: AwareDatetime
 
 
+class SlaReassignRequested(_SlaClockData):
+    """The policy says a breach reassigns the lead: the handoff service acts on this."""
+
+    at: AwareDatetime
+    reason: str
+
+
 EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.ENGAGEMENT_RECORDED: EngagementRecorded,
     EventType.PROFILE_UPDATED: ProfileUpdated,
@@ -174,4 +233,5 @@ EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.SLA_CLOCK_CANCELLED: SlaClockCancelled,
     EventType.SLA_CLOCK_ESCALATED: SlaClockEscalated,
     EventType.SLA_ALERT_RESOLVED: SlaAlertResolved,
+    EventType.SLA_REASSIGN_REQUESTED: SlaReassignRequested,
 }

@@ -36,7 +36,8 @@ def test_transitions_that_skip_or_reverse_a_stage_are_refused(current: S | None,
 def test_every_state_has_a_rule_and_terminal_states_lead_nowhere() -> None:
     assert set(ALLOWED_TRANSITIONS) == {None, *S}
     assert ALLOWED_TRANSITIONS[S.DISQUALIFIED] == frozenset()
-    assert ALLOWED_TRANSITIONS[S.OPPORTUNITY] == frozenset()
+    assert ALLOWED_TRANSITIONS[S.WON] == frozenset()
+    assert ALLOWED_TRANSITIONS[S.LOST] == frozenset()
 
 
 def test_known_lead_at_the_threshold_qualifies_and_says_why() -> None:
