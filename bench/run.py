@@ -1,0 +1,28 @@
+"""Run every benchmark in its short form (`make bench`); pass `--full` for the sizes the issues ask for."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+SHORT = [
+    ["e2e_latency.py", "--leads", "300", "--rate", "50"],
+]
+FULL = [
+    ["e2e_latency.py", "--leads", "1000", "--rate", "50"],
+    ["e2e_latency.py", "--leads", "1000", "--rate", "50", "--db", "postgresql"],
+]
+
+
+def main() -> None:
+    runs = FULL if "--full" in sys.argv[1:] else SHORT
+    for script, *args in runs:
+        print(f"== {script} {' '.join(args)}", flush=True)
+        subprocess.run([sys.executable, str(HERE / script), *args], check=True)
+
+
+if __name__ == "__main__":
+    main()
