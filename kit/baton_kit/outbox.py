@@ -122,25 +122,27 @@ class OutboxRelay:
         """Publish until `stop` is set; sleeps when idle, woken early by a commit that added rows."""
         backoff = 0.1
         passes = 0
-        while not stop.is_set():
-            # Clear before reading: a commit that lands while this pass runs sets it again,
-            # and the wait below then returns at once instead of sleeping past new rows.
-            self.outbox.committed.clear()
-            try:
-                published = await self.publish_batch()
-                backoff = 0.1
-            except Exception:  # broker or database down: nothing marked sent, try again
-                self.metrics.infrastructure_failures.labels(stage="outbox_relay").inc()
-                log.warning("outbox relay failed; retrying", backoff_seconds=backoff, exc_info=True)
-                await sleep_or_stop(stop, backoff)
-                backoff = min(backoff * 2, 10.0)
-                continue
-            passes += 1
-            if passes % 1000 == 0:
-                await self.prune()
-            if published < self.batch_size:
-                await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
-        self.close()
+        try:
+            while not stop.is_set():
+                # Clear before reading: a commit that lands while this pass runs sets it again,
+                # and the wait below then returns at once instead of sleeping past new rows.
+                self.outbox.committed.clear()
+                try:
+                    published = await self.publish_batch()
+                    backoff = 0.1
+                except Exception:  # broker or database down: nothing marked sent, try again
+                    self.metrics.infrastructure_failures.labels(stage="outbox_relay").inc()
+                    log.warning("outbox relay failed; retrying", backoff_seconds=backoff, exc_info=True)
+                    await sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                passes += 1
+                if passes % 1000 == 0:
+                    await self.prune()
+                if published < self.batch_size:
+                    await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
+        finally:
+            self.close()
 
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` unsent rows, oldest first; returns how many were published.
