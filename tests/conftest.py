@@ -16,20 +16,19 @@ with `CI=true` they fail instead.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from support.databases import Dialect, MakeDatabaseUrl, PostgresAdmin, database_name
+from support.kafka import DEFAULT_PARTITIONS, MakeTopic, unique_name
+from support.processes import ServiceProcess, StartService
 
 from baton_contracts import dlq_topic
 from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, create_topics, ensure_topics
 from baton_kit.producer import create_producer
-from support.databases import Dialect, PostgresAdmin, database_name
-from support.kafka import DEFAULT_PARTITIONS, unique_name
-from support.processes import ServiceProcess
 
 KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
 
@@ -61,7 +60,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if report.failed:
         for process in item.stash.get(SERVICE_PROCESSES, []):
@@ -74,11 +75,15 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if state.unreachable is None:
         return
     verdict = "FAILED (CI=true)" if _in_ci() else "SKIPPED"
-    terminalreporter.write_sep("!", f"POSTGRESQL UNREACHABLE: {state.skipped} postgres test(s) {verdict}",
-                               red=True, bold=True)
+    terminalreporter.write_sep(
+        "!", f"POSTGRESQL UNREACHABLE: {state.skipped} postgres test(s) {verdict}", red=True, bold=True
+    )
     terminalreporter.write_line(f"  admin URL {state.admin_url}: {state.unreachable}", red=True)
-    terminalreporter.write_line("  Start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) or set "
-                                "BATON_TEST_POSTGRES_URL; only SQLite was tested.", red=True)
+    terminalreporter.write_line(
+        "  Start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) or set "
+        "BATON_TEST_POSTGRES_URL; the PostgreSQL variants of these tests did not run.",
+        red=True,
+    )
     terminalreporter.write_sep("!", red=True, bold=True)
 
 
@@ -101,10 +106,6 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield broker.bootstrap_servers
     finally:
         broker.stop()
-
-
-class MakeTopic(Protocol):
-    def __call__(self, stem: str = ..., *, partitions: int = ..., with_dlq: bool = ...) -> Awaitable[str]: ...
 
 
 @pytest.fixture
@@ -139,10 +140,6 @@ def postgres_admin(pytestconfig: pytest.Config) -> PostgresAdmin:
     admin = PostgresAdmin()
     pytestconfig.stash[POSTGRES_STATE].admin_url = admin.display_url
     return admin
-
-
-class MakeDatabaseUrl(Protocol):
-    def __call__(self, dialect: Dialect, *, name: str | None = None) -> str: ...
 
 
 @pytest.fixture
@@ -202,19 +199,6 @@ def database_url(request: pytest.FixtureRequest, make_database_url: MakeDatabase
 
 # ---------------------------------------------------------------------------------------------
 # Service processes
-
-
-class StartService(Protocol):
-    def __call__(
-        self,
-        module: str,
-        env: dict[str, str],
-        *,
-        name: str | None = None,
-        port: int | None = None,
-        wait: bool = True,
-        ready_timeout: float = 30.0,
-    ) -> ServiceProcess: ...
 
 
 @pytest.fixture

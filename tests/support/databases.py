@@ -16,9 +16,9 @@ import concurrent.futures
 import os
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL, make_url
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -29,6 +29,12 @@ DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DATABASE_PREFIX = "baton_t_"
 
 T = TypeVar("T")
+
+
+class MakeDatabaseUrl(Protocol):
+    """The `make_database_url` fixture: `make_database_url("postgresql", name="scoring")` → a new database's URL."""
+
+    def __call__(self, dialect: Dialect, *, name: str | None = None) -> str: ...
 
 
 def run_in_own_loop(make: Callable[[], Awaitable[T]]) -> T:

@@ -8,12 +8,11 @@ duplicates and records that should not be there.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import RecordMetadata
@@ -28,6 +27,12 @@ DEFAULT_PARTITIONS = 3
 # heartbeats every 100 ms keep a healthy member well inside it.
 FAST_SESSION_TIMEOUT_MS = 1_000
 FAST_HEARTBEAT_INTERVAL_MS = 100
+
+
+class MakeTopic(Protocol):
+    """The `make_topic` fixture: `await make_topic("stem")` → a new topic (and its `.dlq`), created."""
+
+    def __call__(self, stem: str = ..., *, partitions: int = ..., with_dlq: bool = ...) -> Awaitable[str]: ...
 
 
 def unique_name(stem: str) -> str:
@@ -103,7 +108,10 @@ async def read_topic(
     are returned too. Fails if fewer than `expect` arrive within `timeout`.
     """
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, group_id=None, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
     await consumer.start()
@@ -118,14 +126,18 @@ async def read_topic(
             if settle_until is not None and now >= settle_until:
                 break
             if settle_until is None and now >= deadline:
-                raise AssertionError(
-                    f"read {len(records)} of {expect} expected records from {topic} in {timeout:.0f}s"
-                )
+                raise AssertionError(f"read {len(records)} of {expect} expected records from {topic} in {timeout:.0f}s")
             batches = await consumer.getmany(timeout_ms=100)
             for batch in batches.values():
                 records.extend(
-                    Record(topic=r.topic, partition=r.partition, offset=r.offset, key=r.key, value=r.value,
-                           headers={name: value for name, value in r.headers})
+                    Record(
+                        topic=r.topic,
+                        partition=r.partition,
+                        offset=r.offset,
+                        key=r.key,
+                        value=r.value,
+                        headers={name: value for name, value in r.headers},
+                    )
                     for r in batch
                 )
     finally:
@@ -147,12 +159,3 @@ async def committed_offsets(
         return {p: offset for p, offset in committed.items() if offset is not None}
     finally:
         await consumer.stop()
-
-
-async def wait_for_assignment(consumer: AIOKafkaConsumer, *, timeout: float = 15.0) -> None:
-    """Wait until `consumer` has been given partitions by its group."""
-    deadline = time.monotonic() + timeout
-    while not consumer.assignment():
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"consumer got no partitions within {timeout:.0f}s")
-        await asyncio.sleep(0.05)

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -81,14 +81,15 @@ class KitDatabase:
     async def applied_event_ids(self) -> list[str]:
         """Every application in order, repeats included (an id twice means applied twice)."""
         async with transaction(self.sessions) as session:
-            rows = await session.scalars(sa.select(self.schema.applications.c.event_id).order_by(
-                self.schema.applications.c.seq))
+            rows = await session.scalars(
+                sa.select(self.schema.applications.c.event_id).order_by(self.schema.applications.c.seq)
+            )
             return list(rows)
 
     async def counters(self) -> dict[str, int]:
         async with transaction(self.sessions) as session:
             rows = await session.execute(sa.select(self.schema.counters.c.key, self.schema.counters.c.count))
-            return {row.key: row.count for row in rows}
+            return {key: count for key, count in rows}
 
     async def inbox_ids(self) -> set[str]:
         async with transaction(self.sessions) as session:
@@ -123,8 +124,7 @@ def engagement(key: str, n: int, *, event_id: str | None = None) -> CloudEvent[E
         subject=key,
         time=at,
         id=event_id or f"{key}-{n}-{uuid.uuid4().hex[:8]}",
-        data=EngagementRecorded(lead_id=key, activity="page_view", occurred_at=at, source="tests",
-                                properties={"n": n}),
+        data=EngagementRecorded(lead_id=key, activity="page_view", occurred_at=at, source="tests", properties={"n": n}),
     )
 
 
@@ -170,7 +170,8 @@ class RecordingHandler:
                 await session.execute(sa.insert(self.schema.counters).values(key=event.subject, count=1))
             else:
                 await session.execute(
-                    sa.update(self.schema.counters).where(self.schema.counters.c.key == event.subject)
+                    sa.update(self.schema.counters)
+                    .where(self.schema.counters.c.key == event.subject)
                     .values(count=current + 1)
                 )
 
@@ -268,8 +269,9 @@ class HoldAfterCommitSession(AsyncSession):
 
 
 @asynccontextmanager
-async def running(run: Callable[[asyncio.Event], Awaitable[None]], *, timeout: float = 15.0) -> AsyncIterator[
-        asyncio.Task[None]]:
+async def running(
+    run: Callable[[asyncio.Event], Coroutine[Any, Any, None]], *, timeout: float = 15.0
+) -> AsyncIterator[asyncio.Task[None]]:
     """Run a stop-event worker (an outbox relay, a timer) in a task; on exit set its stop event and
     wait for it, re-raising whatever it died of."""
     stop = asyncio.Event()

@@ -17,12 +17,28 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
 from baton_kit.broker import free_port
 
 READY_PATH = "/readyz"
+
+
+class StartService(Protocol):
+    """The `start_service` fixture: a started (and by default ready) service process, stopped at teardown."""
+
+    def __call__(
+        self,
+        module: str,
+        env: dict[str, str],
+        *,
+        name: str | None = None,
+        port: int | None = None,
+        wait: bool = True,
+        ready_timeout: float = 30.0,
+    ) -> ServiceProcess: ...
 
 
 class ServiceNotReady(AssertionError):
@@ -78,11 +94,16 @@ class ServiceProcess:
         }
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
-            log.write(f"\n----- {self.name}: start #{self.starts}: {sys.executable} -m {self.module} "
-                      f"(port {self.port}) -----\n".encode())
+            log.write(
+                f"\n----- {self.name}: start #{self.starts}: {sys.executable} -m {self.module} "
+                f"(port {self.port}) -----\n".encode()
+            )
             log.flush()
             self._process = subprocess.Popen(  # the child keeps its own copy of the log descriptor
-                [sys.executable, "-m", self.module], env=env, stdin=subprocess.DEVNULL, stdout=log,
+                [sys.executable, "-m", self.module],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
                 stderr=subprocess.STDOUT,
             )
         return self
@@ -130,8 +151,9 @@ class ServiceProcess:
     def terminate(self, timeout: float = 30.0) -> int:
         """SIGTERM and wait: the graceful shutdown path. Returns the exit code.
 
-        A service that does not exit within `timeout` is killed and this raises: a shutdown that
-        hangs is a bug the test should see.
+        A clean shutdown returns -15 (`-signal.SIGTERM`), not 0: after draining, uvicorn re-raises
+        the signal it caught so the process dies of it. A service that does not exit within
+        `timeout` is killed and this raises: a shutdown that hangs is a bug the test should see.
         """
         process = self._require_process()
         if process.poll() is None:
@@ -185,8 +207,9 @@ class ServiceProcess:
     def _raise_if_exited(self) -> None:
         process = self._require_process()
         if process.poll() is not None:
-            raise ServiceNotReady(f"{self.name} exited with code {process.returncode} before it was ready\n"
-                                  f"{self.log_tail()}")
+            raise ServiceNotReady(
+                f"{self.name} exited with code {process.returncode} before it was ready\n{self.log_tail()}"
+            )
 
     def _require_process(self) -> subprocess.Popen[bytes]:
         if self._process is None:

@@ -6,19 +6,41 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    probe: Callable[[], Awaitable[T] | T],
+    probe: Callable[[], Awaitable[T]],
     *,
     until: Callable[[T], bool],
+    timeout: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+@overload
+async def eventually(
+    probe: Callable[[], T],
+    *,
+    until: Callable[[T], bool],
+    timeout: float = ...,
+    interval: float = ...,
+    what: str = ...,
+) -> T: ...
+
+
+async def eventually(
+    probe: Callable[[], Any],
+    *,
+    until: Callable[[Any], bool],
     timeout: float = 15.0,
     interval: float = 0.05,
     what: str = "condition",
-) -> T:
+) -> Any:
     """Call `probe` (sync or async) until `until(result)` holds; return that result.
 
     Fails with the last result in the message after `timeout` seconds, so a test that waits
@@ -27,7 +49,7 @@ async def eventually(
     deadline = time.monotonic() + timeout
     while True:
         outcome = probe()
-        result: T = await outcome if inspect.isawaitable(outcome) else outcome  # type: ignore[assignment]
+        result = await outcome if inspect.isawaitable(outcome) else outcome
         if until(result):
             return result
         if time.monotonic() >= deadline:
