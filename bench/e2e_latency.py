@@ -32,6 +32,7 @@ from baton_kit.broker import EmbeddedBroker, create_topics, ensure_topics, free_
 from baton_kit.processes import ServiceProcess
 
 FETCH_MAX_WAIT_MS = 50  # the services' default (KAFKA_FETCH_MAX_WAIT_MS), so the baseline is comparable
+ADMIN_KEY = "bk_bench-admin_" + "b" * 32  # POST /v1/webhooks/generic needs a key with the `ingest` scope
 PG_ADMIN = os.environ.get("BATON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -111,7 +112,8 @@ async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) 
 
     collector = asyncio.create_task(collect())
     run = uuid.uuid4().hex[:6]
-    async with httpx.AsyncClient(base_url=handoff_url, timeout=30) as client:
+    auth = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    async with httpx.AsyncClient(base_url=handoff_url, timeout=30, headers=auth) as client:
 
         async def send(i: int) -> None:
             lead_id = f"bench-{run}-{i:05d}"
@@ -174,6 +176,7 @@ def main() -> None:
                 "DATABASE_URL": url,
                 "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                 "LOG_LEVEL": "WARNING",
+                "ADMIN_API_KEY": ADMIN_KEY,
                 "KAFKA_SESSION_TIMEOUT_MS": "6000",
             }
             services.append(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import sys
 import time
@@ -601,8 +602,12 @@ def replay(
     client: httpx.Client | None = None,
     out: TextIO | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    api_key: str | None = None,
 ) -> ReplayReport:
     """Post `events`, let the pipeline settle, accept some assigned leads, and print a summary.
+
+    `api_key` (default: the `BATON_API_KEY` environment variable) is sent as a bearer token: the
+    handoff API needs a key with the `read` and `crm` scopes (an admin key has them).
 
     Returns the report; `report.problems` lists what went wrong (empty when the demo worked).
     Raises `DemoError` when a service cannot be reached or refuses the sample.
@@ -612,7 +617,9 @@ def replay(
     stream = out if out is not None else sys.stdout
     started = time.monotonic()
     owns_client = client is None
-    http = client or httpx.Client(timeout=httpx.Timeout(15.0, connect=3.0))
+    api_key = api_key or os.environ.get("BATON_API_KEY")
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    http = client or httpx.Client(timeout=httpx.Timeout(15.0, connect=3.0), headers=auth)
     api = _Api(http, attempts=attempts, sleep=sleep)
     handoff, sla = base_urls.handoff.rstrip("/"), base_urls.sla_monitor.rstrip("/")
     profiles = sample_leads(events)

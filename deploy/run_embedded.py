@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -146,16 +147,17 @@ def load_demo() -> ModuleType:
 
 
 class DemoThread(threading.Thread):
-    def __init__(self, *, handoff_url: str, sla_url: str, leads: int, weeks: int) -> None:
+    def __init__(self, *, handoff_url: str, sla_url: str, leads: int, weeks: int, api_key: str | None = None) -> None:
         super().__init__(name="demo", daemon=True)
         self.handoff_url, self.sla_url, self.leads, self.weeks = handoff_url, sla_url, leads, weeks
+        self.api_key = api_key
         self.error: str | None = None
 
     def run(self) -> None:
         try:
             demo = load_demo()
             events = demo.generate_sample(leads=self.leads, weeks=self.weeks)
-            report = demo.replay(demo.BaseUrls(self.handoff_url, self.sla_url), events)
+            report = demo.replay(demo.BaseUrls(self.handoff_url, self.sla_url), events, api_key=self.api_key)
             if report.problems:
                 self.error = "the demo found problems: " + "; ".join(report.problems)
         except Exception as error:  # reported by the main thread
@@ -248,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
                 raise RunnerError(f"the embedded broker did not start: {error} (log: {_rel(broker_log)})") from error
             print(f"Embedded broker on {bootstrap_servers}, {len(ALL_TOPICS)} topics, in memory", flush=True)
 
+        # The handoff API needs a key: ADMIN_API_KEY if set, else a fresh one for this run (printed below).
+        admin_key = os.environ.get("ADMIN_API_KEY") or f"bk_demo_{secrets.token_urlsafe(24)}"
         print(f"Starting {', '.join(s.name for s in specs)} (SQLite files and logs in {_rel(data_dir)}/)", flush=True)
         for spec in specs:
             env = {
@@ -258,6 +262,8 @@ def run(args: argparse.Namespace) -> int:
             }
             if args.definitions:
                 env["DEFINITIONS_PATH"] = str(Path(args.definitions).resolve())
+            if spec.name == "handoff":
+                env["ADMIN_API_KEY"] = admin_key
             log_path = data_dir / f"{spec.name}.log"
             services.append(
                 ServiceProcess(name=spec.name, module=spec.module, port=ports[spec.name], env=env, log_path=log_path)
@@ -269,13 +275,18 @@ def run(args: argparse.Namespace) -> int:
             except ServiceNotReady as error:
                 raise RunnerError(f"{error}\n(full log: {_rel(service.log_path)})") from None
             print(f"  {service.name:<12} ready on {service.url}", flush=True)
-        print(f"All services ready in {time.monotonic() - started:.1f}s\n", flush=True)
+        print(f"All services ready in {time.monotonic() - started:.1f}s", flush=True)
+        print(f"Handoff admin API key (Authorization: Bearer …): {admin_key}\n", flush=True)
 
         demo: DemoThread | None = None
         if not args.no_demo:
             urls = {service.name: service.url for service in services}
             demo = DemoThread(
-                handoff_url=urls["handoff"], sla_url=urls["sla-monitor"], leads=args.leads, weeks=args.weeks
+                handoff_url=urls["handoff"],
+                sla_url=urls["sla-monitor"],
+                leads=args.leads,
+                weeks=args.weeks,
+                api_key=admin_key,
             )
             demo.start()
         announced = False

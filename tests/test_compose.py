@@ -540,7 +540,7 @@ def test_dockerfile_installs_every_runtime_project_dir_non_editable() -> None:
     expected = _runtime_projects()
     missing = sorted(str(p.relative_to(ROOT)) for p in expected - installed)
     assert not missing, f"the image does not pip-install {missing}"
-    for segment, image_path, _ in installs:
+    for segment, _image_path, _ in installs:
         words = shlex.split(segment)
         assert not {"-e", "--editable"} & set(words), f"editable install in the image: {segment}"
         assert "--no-cache-dir" in words, f"pip keeps its cache in the image: {segment}"

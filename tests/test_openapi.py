@@ -10,8 +10,11 @@ import pytest
 from baton_kit.openapi import openapi_document, render
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = [("handoff", "baton_handoff", "HandoffSettings"), ("scoring", "baton_scoring", "ScoringSettings"),
-            ("sla-monitor", "baton_sla_monitor", "SlaMonitorSettings")]
+SERVICES = [
+    ("handoff", "baton_handoff", "HandoffSettings"),
+    ("scoring", "baton_scoring", "ScoringSettings"),
+    ("sla-monitor", "baton_sla_monitor", "SlaMonitorSettings"),
+]
 
 
 @pytest.mark.parametrize(("name", "package", "settings"), SERVICES)

@@ -18,6 +18,7 @@ Guarantees, and how:
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ class ConsumerRunner(Generic[T]):
                 decoded.append((record, self.decode(record.value)))
             except ValueError as error:  # pydantic.ValidationError is a ValueError
                 await self._with_infra_retry(
-                    stop, lambda record=record, error=error: self._dead_letter(record, error, reason="invalid")
+                    stop, functools.partial(self._dead_letter, record, error, reason="invalid")
                 )
         try:
             await self._with_infra_retry(stop, lambda: self._apply_in_one_transaction(tp.topic, decoded))
@@ -228,7 +229,7 @@ class ConsumerRunner(Generic[T]):
                         exc_info=True,
                     )
                     await self._with_infra_retry(
-                        stop, lambda error=error: self._dead_letter(record, error, reason="handler_failed")
+                        stop, functools.partial(self._dead_letter, record, error, reason="handler_failed")
                     )
                     return
                 await sleep_or_stop(stop, 0.05 * attempt)

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_kit.types import AwareDateTime
@@ -32,18 +33,21 @@ class Inbox:
         """Record `event_ids` as applied and return those not seen before.
 
         Call inside the transaction that applies the events. Ids repeated within `event_ids` are
-        returned once. Two consumers racing on one id: the second transaction fails on the
-        primary key and is retried, then finds the id here.
+        returned once. Two consumers racing on one id: the second transaction waits for the
+        first and then skips the id (PostgreSQL), or runs after it (SQLite's single writer).
         """
         unique = list(dict.fromkeys(event_ids))
         if not unique:
             return set()
-        seen = set(
-            (await session.execute(sa.select(self.table.c.event_id).where(self.table.c.event_id.in_(unique)))).scalars()
+        # One statement: insert every id, skip those already there, return the ones inserted. A
+        # concurrent transaction inserting the same id makes this one wait for it (PostgreSQL) or
+        # cannot run at the same time at all (SQLite's single writer), so an id is fresh exactly once.
+        connection = await session.connection()
+        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        result = await connection.execute(
+            insert(self.table)
+            .on_conflict_do_nothing(index_elements=[self.table.c.event_id])
+            .returning(self.table.c.event_id),
+            [{"event_id": e, "topic": topic, "applied_at": now} for e in unique],
         )
-        fresh = [event_id for event_id in unique if event_id not in seen]
-        if fresh:
-            await session.execute(
-                sa.insert(self.table), [{"event_id": e, "topic": topic, "applied_at": now} for e in fresh]
-            )
-        return set(fresh)
+        return set(result.scalars())

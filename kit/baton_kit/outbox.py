@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +76,35 @@ class Outbox:
             payload=cloud_event.model_dump_json().encode(),
             now=now,
         )
+
+    async def add_events(
+        self, session: AsyncSession, *, topic: str, cloud_events: Sequence[Any], now: datetime
+    ) -> None:
+        """`add_event` for many events in one statement (executemany), in the given order."""
+        if not cloud_events:
+            return
+        await self.add_many(
+            session,
+            topic=topic,
+            rows=[(e.id, e.subject, e.model_dump_json().encode()) for e in cloud_events],
+            now=now,
+        )
+
+    async def add_many(
+        self, session: AsyncSession, *, topic: str, rows: Sequence[tuple[str, str, bytes]], now: datetime
+    ) -> None:
+        """Add pre-serialised `(event_id, key, payload)` rows in one statement, in the given order."""
+        if not rows:
+            return
+        connection = await session.connection()
+        await connection.execute(
+            sa.insert(self.table),
+            [
+                {"event_id": event_id, "topic": topic, "key": key, "payload": payload, "created_at": now}
+                for event_id, key, payload in rows
+            ],
+        )
+        self._wake_relay_on_commit(session)
 
     def _wake_relay_on_commit(self, session: AsyncSession) -> None:
         if session.info.get("outbox_wakes_relay"):
@@ -141,8 +171,24 @@ class OutboxRelay:
                     await self.prune()
                 if published < self.batch_size:
                     await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
+            await self._drain_on_stop()
         finally:
             self.close()
+
+    async def _drain_on_stop(self, *, timeout: float = 5.0) -> None:
+        """Best effort on a graceful stop: publish what is committed now instead of at the next start.
+
+        Bounded by `timeout`; whatever is left (broker down, a long backlog) waits for the next relay.
+        """
+
+        async def drain() -> None:
+            while await self.publish_batch() >= self.batch_size:
+                pass
+
+        try:
+            await asyncio.wait_for(drain(), timeout)
+        except Exception:
+            log.info("outbox relay stopped with rows left to publish", exc_info=True)
 
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` unsent rows, oldest first; returns how many were published.
@@ -170,7 +216,7 @@ class OutboxRelay:
             await self._mark_sent(session, rows)
         return len(rows)
 
-    async def _unsent(self, session: AsyncSession) -> list[sa.Row[Any]]:
+    async def _unsent(self, session: AsyncSession) -> Sequence[sa.Row[Any, Any, Any, Any]]:
         rows = (
             await session.execute(
                 sa.select(self.table.c.id, self.table.c.topic, self.table.c.key, self.table.c.payload)
@@ -180,9 +226,9 @@ class OutboxRelay:
             )
         ).all()
         self.metrics.outbox_pending.set(len(rows))
-        return list(rows)
+        return rows
 
-    async def _publish(self, rows: list[sa.Row[Any]]) -> None:
+    async def _publish(self, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         """Send in id order and wait for every ack (acks=all); raises if any send failed."""
         deliveries = [
             await self.producer.send(row.topic, value=row.payload, key=row.key.encode() if row.key else None)
@@ -192,7 +238,7 @@ class OutboxRelay:
         for row in rows:
             self.metrics.outbox_published.labels(topic=row.topic).inc()
 
-    async def _mark_sent(self, session: AsyncSession, rows: list[sa.Row[Any]]) -> None:
+    async def _mark_sent(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         if rows:
             await session.execute(
                 sa.update(self.table)

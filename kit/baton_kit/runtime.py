@@ -7,7 +7,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +32,7 @@ from baton_kit.settings import S, ServiceSettings, load_settings
 
 log = structlog.get_logger(__name__)
 
-WorkerRun = Callable[[asyncio.Event], Awaitable[None]]
+WorkerRun = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 
 
 class BackgroundWorkers:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from baton_contracts.events import EVENT_DATA_MODELS, EventType
 
@@ -57,9 +58,10 @@ def new_event(
     id: str | None = None,
 ) -> CloudEvent[DataT]:
     """Build an envelope. Pass `id` when the event must be the same on a retry (a derived id)."""
-    return CloudEvent[type(data)](  # type: ignore[misc]
-        id=id or str(uuid.uuid4()), source=source, type=event_type, subject=subject, data=data, time=time
-    )
+    # Parametrise with the concrete data class (`CloudEvent[type(data)]`, spelt so mypy accepts a runtime
+    # type argument) so that pydantic validates and serialises `data` as that model.
+    model = cast("type[CloudEvent[DataT]]", CloudEvent.__class_getitem__(type(data)))
+    return model(id=id or str(uuid.uuid4()), source=source, type=event_type, subject=subject, data=data, time=time)
 
 
 def parse_event(raw: bytes | str) -> CloudEvent[Any]:
@@ -68,6 +70,26 @@ def parse_event(raw: bytes | str) -> CloudEvent[Any]:
     The data model is chosen by the envelope's `type`, so a record whose `data` does not match
     its declared type fails here (and goes to the dead-letter topic), never deeper in a service.
     """
+    # One pass when the record is valid: parse the JSON once and validate it straight into the
+    # envelope of its declared type. Anything else takes the two-step path below, which raises the
+    # errors this function has always raised.
+    try:
+        head = from_json(raw)
+    except ValueError:
+        head = None
+    if isinstance(head, dict) and isinstance(event_type := head.get("type"), str):
+        envelope_model = _ENVELOPE_BY_TYPE.get(event_type)
+        if envelope_model is not None:
+            try:
+                return envelope_model.model_validate(head)
+            except ValidationError:
+                pass
     envelope = EnvelopeOnly.model_validate_json(raw)
     model = EVENT_DATA_MODELS[envelope.type]
     return CloudEvent[model].model_validate(envelope.model_dump())  # type: ignore[valid-type]
+
+
+_ENVELOPE_BY_TYPE: dict[str, type[CloudEvent[Any]]] = {
+    event_type.value: CloudEvent[model]  # type: ignore[valid-type]
+    for event_type, model in EVENT_DATA_MODELS.items()
+}

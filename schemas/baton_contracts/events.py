@@ -27,6 +27,8 @@ class EventType(StrEnum):
     SLA_CLOCK_ESCALATED = "baton.sla.clock_escalated"
     SLA_ALERT_RESOLVED = "baton.sla.alert_resolved"
     SLA_REASSIGN_REQUESTED = "baton.sla.reassign_requested"
+    LEAD_ROUTING_QUEUED = "baton.lead.routing_queued"
+    FIRST_RESPONSE_RECORDED = "baton.lead.first_response_recorded"
 
 
 class LeadState(StrEnum):
@@ -221,6 +223,28 @@ class SlaReassignRequested(_SlaClockData):
     reason: str
 
 
+class LeadRoutingQueued(_Data):
+    """An MQL no one is eligible to take (an alert): it waits in the fallback queue. On `lead.lifecycle`."""
+
+    lead_id: LeadIdField
+    at: AwareDatetime
+    queue: str
+    team_id: str | None = None
+    reason: str
+    definitions_version: str
+    details: dict[str, JsonValue] = Field(default_factory=dict)
+
+
+class FirstResponseRecorded(_Data):
+    """The CRM reported the rep's first response (the earliest one wins). On `lead.lifecycle`."""
+
+    lead_id: LeadIdField
+    rep_id: str | None = None
+    channel: str
+    occurred_at: AwareDatetime
+    external_activity_id: str | None = None
+
+
 EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.ENGAGEMENT_RECORDED: EngagementRecorded,
     EventType.PROFILE_UPDATED: ProfileUpdated,
@@ -234,4 +258,6 @@ EVENT_DATA_MODELS: dict[EventType, type[BaseModel]] = {
     EventType.SLA_CLOCK_ESCALATED: SlaClockEscalated,
     EventType.SLA_ALERT_RESOLVED: SlaAlertResolved,
     EventType.SLA_REASSIGN_REQUESTED: SlaReassignRequested,
+    EventType.LEAD_ROUTING_QUEUED: LeadRoutingQueued,
+    EventType.FIRST_RESPONSE_RECORDED: FirstResponseRecorded,
 }

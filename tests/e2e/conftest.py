@@ -44,8 +44,12 @@ def broker(tmp_path: Path) -> Iterator[str]:
         embedded.stop()
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
-                        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def dialect(request: pytest.FixtureRequest) -> Dialect:
     return request.param  # type: ignore[no-any-return]
 
@@ -69,8 +73,9 @@ class Stack:
 
 
 class StartStack(Protocol):
-    def __call__(self, *names: str, definitions: dict[str, object] | None = None,
-                 env: dict[str, str] | None = None) -> Stack: ...
+    def __call__(
+        self, *names: str, definitions: dict[str, object] | None = None, env: dict[str, str] | None = None
+    ) -> Stack: ...
 
 
 def write_definitions(path: Path, overrides: dict[str, object]) -> Path:
@@ -96,9 +101,14 @@ def start_stack(broker: str, dialect: Dialect, make_database_url, start_service,
         processes = {
             name: start_service(
                 SERVICES[name],
-                {"DATABASE_URL": make_database_url(dialect, name=name.replace("-", "_")),
-                 "KAFKA_BOOTSTRAP_SERVERS": broker, **FAST_GROUP_ENV, **extra},
-                name=name, wait=False,
+                {
+                    "DATABASE_URL": make_database_url(dialect, name=name.replace("-", "_")),
+                    "KAFKA_BOOTSTRAP_SERVERS": broker,
+                    **FAST_GROUP_ENV,
+                    **extra,
+                },
+                name=name,
+                wait=False,
             )
             for name in (names or tuple(SERVICES))
         }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections import Counter
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -17,12 +18,26 @@ from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_contracts.events import EngagementRecorded, EventType, LeadState
 from baton_contracts.topics import Topic
 from baton_kit.producer import create_producer
+from baton_scoring.rules import Activity, score_lead
 
 pytestmark = pytest.mark.e2e
 
-POINTS = load_definitions(EXAMPLE_PATH).definitions.scoring.activity_points
-ACTIVITIES = ["page_view", "email_click", "content_download", "pricing_page_view", "webinar_attended",
-              "unsubscribe", "form_submit", "podcast_listen"]  # the last one is unknown: 0 points
+ADMIN_KEY = "bk_e2e_admin_" + "k" * 24
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# Fits the ICP (fit grade A), so a demo request makes every lead an MQL.
+ICP = {"company": "Acme", "title": "VP Data", "country": "US", "employees": 800, "industry": "Software"}
+
+SCORING = load_definitions(EXAMPLE_PATH).definitions.scoring
+ACTIVITIES = [
+    "page_view",
+    "email_click",
+    "content_download",
+    "pricing_page_view",
+    "webinar_attended",
+    "unsubscribe",
+    "form_submit",
+    "podcast_listen",
+]  # the last one is unknown: 0 points
 
 
 def metric(text: str, name: str) -> float:
@@ -40,15 +55,21 @@ async def applied(service_url: str, prefix: str) -> float:
 async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("scoring", env={"CONSUMER_MAX_BATCH": "25"})
     leads, per_lead = 120, 20
-    events, expected = [], Counter[str]()
+    events, applied_once = [], defaultdict[str, list[Activity]](list)
     for n in range(per_lead):
         for lead in range(leads):
             lead_id = f"crash-{lead:03d}"
             activity = ACTIVITIES[(lead + n) % len(ACTIVITIES)]
-            expected[lead_id] += POINTS.get(activity, 0)
-            events.append(new_event(event_type=EventType.ENGAGEMENT_RECORDED, source="/tests", subject=lead_id,
-                                    time=START, data=EngagementRecorded(lead_id=lead_id, activity=activity,
-                                                                       occurred_at=START, source="tests")))
+            events.append(
+                new_event(
+                    event_type=EventType.ENGAGEMENT_RECORDED,
+                    source="/tests",
+                    subject=lead_id,
+                    time=START,
+                    data=EngagementRecorded(lead_id=lead_id, activity=activity, occurred_at=START, source="tests"),
+                )
+            )
+            applied_once[lead_id].append(Activity(events[-1].id, activity, START))
     producer = create_producer(bootstrap_servers=stack.bootstrap)
     await producer.start()
     try:
@@ -56,38 +77,65 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
     finally:
         await producer.stop()
 
-    at_kill = await eventually(lambda: applied(stack.scoring.base_url, "baton_scoring"), until=lambda n: n >= 500,
-                               interval=0.01, timeout=60, what="500 events applied")
+    at_kill = await eventually(
+        lambda: applied(stack.scoring.base_url, "baton_scoring"),
+        until=lambda n: n >= 500,
+        interval=0.01,
+        timeout=60,
+        what="500 events applied",
+    )
     stack.scoring.kill()
     assert at_kill < len(events), "the kill must land mid-stream for this test to mean anything"
 
     stack.scoring.start()
     await stack.scoring.wait_ready_async(60)
     async with httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+
         async def all_scores() -> dict[str, tuple[float, int]]:
             result = {}
-            for lead_id in expected:
+            for lead_id in applied_once:
                 response = await scoring.get(f"/v1/leads/{lead_id}/score")
                 if response.status_code == 200:
                     body = response.json()
                     result[lead_id] = (body["score"], sum(c["count"] for c in body["contributions"]))
             return result
 
-        scores = await eventually(all_scores, until=lambda s: all(v[1] >= per_lead for v in s.values())
-                                  and len(s) == leads, timeout=90, interval=0.5, what="all events applied")
-    assert {lead_id: s for lead_id, (s, _) in scores.items()} == dict(expected)
+        scores = await eventually(
+            all_scores,
+            until=lambda s: all(v[1] >= per_lead for v in s.values()) and len(s) == leads,
+            timeout=90,
+            interval=0.5,
+            what="all events applied",
+        )
+    # each lead's score is what the rules give for its events applied once each (decay moves it by < 0.05)
+    now = datetime.now(UTC)
+    expected = {lead_id: score_lead({}, acts, SCORING, now=now).score for lead_id, acts in applied_once.items()}
+    assert {lead_id: s for lead_id, (s, _) in scores.items()} == pytest.approx(expected, abs=0.05)
     assert {count for _, count in scores.values()} == {per_lead}
 
 
 async def test_handoff_killed_around_mql_and_assignment_assigns_every_lead_exactly_once(start_stack) -> None:  # type: ignore[no-untyped-def]
-    stack = start_stack("scoring", "handoff", env={"CONSUMER_MAX_BATCH": "10"})
+    stack = start_stack("scoring", "handoff", env={"CONSUMER_MAX_BATCH": "10", "ADMIN_API_KEY": ADMIN_KEY})
     leads = [f"rr-{i:03d}" for i in range(240)]
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url, timeout=10) as handoff:
+    async with httpx.AsyncClient(base_url=stack.handoff.base_url, timeout=10, headers=AUTH) as handoff:
+
         async def feed() -> None:
             """A sender posting steadily, retrying through the outages."""
             for chunk in range(0, len(leads), 10):
-                batch = [e for lead_id in leads[chunk:chunk + 10]
-                         for e in (event(lead_id, "pricing_page_view", 1), event(lead_id, "demo_request", 2))]
+                batch = [
+                    e
+                    for lead_id in leads[chunk : chunk + 10]
+                    for e in (
+                        event(
+                            lead_id,
+                            "pricing_page_view",
+                            1,
+                            email=f"{lead_id}@initech.example",
+                            profile={**ICP, "company": f"Initech {lead_id}"},
+                        ),
+                        event(lead_id, "demo_request", 2),
+                    )
+                ]
                 assert (await send(handoff, batch)).status_code == 202
                 await asyncio.sleep(0.6)
 
@@ -101,16 +149,22 @@ async def test_handoff_killed_around_mql_and_assignment_assigns_every_lead_exact
 
         threshold = 40
         for _ in range(2):
-            seen = await eventually(assigned, until=lambda n, t=threshold: n >= t, interval=0.01, timeout=60,
-                                    what=f"{threshold} leads assigned")
+            seen = await eventually(
+                assigned,
+                until=lambda n, t=threshold: n >= t,
+                interval=0.01,
+                timeout=60,
+                what=f"{threshold} leads assigned",
+            )
             assert seen < len(leads), "the kill must land while leads are still being routed"
             stack.handoff.kill()
             stack.handoff.start()  # no wait for readiness: the next kill lands while it catches up
             threshold = seen + 20
 
         await feeder
-        await eventually(assigned, until=lambda n: n == len(leads), timeout=90, interval=0.5,
-                         what="every lead assigned")
+        await eventually(
+            assigned, until=lambda n: n == len(leads), timeout=90, interval=0.5, what="every lead assigned"
+        )
         stuck = (await handoff.get("/v1/leads", params={"state": "mql"})).json()["total"]
         assert stuck == 0
         timelines = await asyncio.gather(*(handoff.get(f"/v1/leads/{lead_id}") for lead_id in leads))
@@ -122,8 +176,9 @@ async def test_handoff_killed_around_mql_and_assignment_assigns_every_lead_exact
 
     # What downstream services see: one assignment per lead (a re-published record keeps its id).
     records = await read_topic(stack.bootstrap, Topic.LEAD_LIFECYCLE, expect=3 * len(leads), timeout=30)
-    assignments = {(e.subject, e.id) for e in map(parse_event, (r.value for r in records))
-                   if e.data.to_state == LeadState.ASSIGNED}
+    assignments = {
+        (e.subject, e.id) for e in map(parse_event, (r.value for r in records)) if e.data.to_state == LeadState.ASSIGNED
+    }
     assert Counter(subject for subject, _ in assignments) == Counter({lead_id: 1 for lead_id in leads})
     per_rep = Counter(t.json()["rep_id"] for t in timelines)
     assert max(per_rep.values()) - min(per_rep.values()) <= 1, per_rep

@@ -17,6 +17,12 @@ from baton_kit.producer import create_producer
 
 pytestmark = pytest.mark.e2e
 
+ADMIN_KEY = "bk_e2e_admin_" + "k" * 24
+KEYS = {"ADMIN_API_KEY": ADMIN_KEY}
+AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
+# A profile that fits the ICP (mid-market software, US, a data leader): fit grade A under the example definitions.
+ICP = {"company": "Acme", "title": "VP Data", "country": "US", "employees": 800, "industry": "Software"}
+
 
 async def lead_state(client: httpx.AsyncClient, lead_id: str) -> str | None:
     response = await client.get(f"/v1/leads/{lead_id}")
@@ -25,38 +31,67 @@ async def lead_state(client: httpx.AsyncClient, lead_id: str) -> str | None:
 
 async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(start_stack) -> None:  # type: ignore[no-untyped-def]
     # A 3-second acceptance target: the lead left waiting breaches, the accepted one is met.
-    stack = start_stack(definitions={"sla": {"acceptance": {"name": "fast-acceptance", "target_seconds": 3}}})
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff, \
-            httpx.AsyncClient(base_url=stack.sla.base_url) as sla:
-        response = await send(handoff, [
-            event("lead-hot", "pricing_page_view", 1, email="ana@acme.example",
-                  profile={"company": "Acme", "title": "VP Data", "country": "US"}),
-            event("lead-hot", "demo_request", 2),
-            event("lead-waiting", "contact_sales", 3),
-            event("lead-waiting", "content_download", 4),
-            event("lead-cold", "page_view", 5),
-        ])
+    stack = start_stack(definitions={"sla": {"acceptance": {"name": "fast-acceptance", "target_seconds": 3}}}, env=KEYS)
+    async with (
+        httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff,
+        httpx.AsyncClient(base_url=stack.sla.base_url) as sla,
+        httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring,
+    ):
+        response = await send(
+            handoff,
+            [
+                event("lead-hot", "pricing_page_view", 1, email="ana@acme.example", profile=ICP),
+                event("lead-hot", "demo_request", 2),
+                event(
+                    "lead-waiting",
+                    "contact_sales",
+                    3,
+                    email="raj@initech.example",
+                    profile={**ICP, "company": "Initech"},
+                ),
+                event("lead-waiting", "content_download", 4),
+                event("lead-cold", "page_view", 5),
+            ],
+        )
         assert response.status_code == 202
         assert response.json()["accepted"] == 5
 
         for lead_id in ("lead-hot", "lead-waiting"):
-            await eventually(lambda lead_id=lead_id: lead_state(handoff, lead_id), until=lambda s: s == "assigned",
-                             timeout=30, what=f"{lead_id} assigned")
+            await eventually(
+                lambda lead_id=lead_id: lead_state(handoff, lead_id),
+                until=lambda s: s == "assigned",
+                timeout=30,
+                what=f"{lead_id} assigned",
+            )
         await eventually(lambda: lead_state(handoff, "lead-cold"), until=lambda s: s == "known", what="cold known")
 
         hot = (await handoff.get("/v1/leads/lead-hot")).json()
         assert [(t["from_state"], t["to_state"]) for t in hot["timeline"]] == [
-            (None, "known"), ("known", "mql"), ("mql", "assigned")]
-        assert hot["score"] == 53  # pricing page 8 + demo request 45
-        assert hot["timeline"][1]["details"]["rule"] == "score_threshold"
-        assert hot["rep_id"] and all(t["definitions_version"].startswith("sha256:") for t in hot["timeline"])
+            (None, "known"),
+            ("known", "mql"),
+            ("mql", "assigned"),
+        ]
+        # The handoff keeps scoring's score and records which qualification rule fired, with its values.
+        assert hot["score"] == (await scoring.get("/v1/leads/lead-hot/score")).json()["score"]
+        mql = hot["timeline"][1]["details"]
+        assert mql["rule"] in {"matrix", "fast_track"}, mql
+        assert mql["fit_grade"] == "A"
+        assert hot["qualification"]["outcome"] == "mql"
+        assert hot["rep_id"]
+        assert all(t["definitions_version"].startswith("sha256:") for t in hot["timeline"])
 
-        clocks = await eventually(lambda: sla.get("/v1/leads/lead-hot/clocks"),
-                                  until=lambda r: r.status_code == 200 and len(r.json()["clocks"]) == 1,
-                                  what="acceptance clock opened")
+        clocks = await eventually(
+            lambda: sla.get("/v1/leads/lead-hot/clocks"),
+            until=lambda r: r.status_code == 200 and len(r.json()["clocks"]) == 1,
+            what="acceptance clock opened",
+        )
         clock = clocks.json()["clocks"][0]
         assert (clock["kind"], clock["state"], clock["policy"], clock["rep_id"]) == (
-            "acceptance", "running", "fast-acceptance", hot["rep_id"])
+            "acceptance",
+            "running",
+            "fast-acceptance",
+            hot["rep_id"],
+        )
 
         accepted = await handoff.post("/v1/leads/lead-hot/accept", json={"rep_id": hot["rep_id"]})
         assert accepted.status_code == 200
@@ -66,29 +101,48 @@ async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(star
         assert again.headers["content-type"] == "application/problem+json"
         assert again.json()["current_state"] == "sal"
 
-        await eventually(lambda: sla.get("/v1/leads/lead-hot/clocks"),
-                         until=lambda r: r.json()["clocks"][0]["state"] == "met", what="hot clock met")
-        await eventually(lambda: sla.get("/v1/leads/lead-waiting/clocks"),
-                         until=lambda r: r.status_code == 200 and r.json()["clocks"][0]["state"] == "breached",
-                         timeout=20, what="waiting lead's clock breached")
+        await eventually(
+            lambda: sla.get("/v1/leads/lead-hot/clocks"),
+            until=lambda r: r.json()["clocks"][0]["state"] == "met",
+            what="hot clock met",
+        )
+        await eventually(
+            lambda: sla.get("/v1/leads/lead-waiting/clocks"),
+            until=lambda r: r.status_code == 200 and r.json()["clocks"][0]["state"] == "breached",
+            timeout=20,
+            what="waiting lead's clock breached",
+        )
 
     sla_events = [parse_event(r.value) for r in await read_topic(stack.bootstrap, Topic.SLA_EVENTS, expect=4)]
     by_lead = {(e.subject, e.type) for e in sla_events}
-    assert {("lead-hot", EventType.SLA_CLOCK_STARTED), ("lead-hot", EventType.SLA_CLOCK_MET),
-            ("lead-waiting", EventType.SLA_CLOCK_STARTED), ("lead-waiting", EventType.SLA_CLOCK_BREACHED)} <= by_lead
+    assert {
+        ("lead-hot", EventType.SLA_CLOCK_STARTED),
+        ("lead-hot", EventType.SLA_CLOCK_MET),
+        ("lead-waiting", EventType.SLA_CLOCK_STARTED),
+        ("lead-waiting", EventType.SLA_CLOCK_BREACHED),
+    } <= by_lead
     assert len([e for e in sla_events if e.type == EventType.SLA_CLOCK_BREACHED]) == 1
 
 
 async def test_bad_webhooks_get_problem_json_and_publish_nothing(start_stack) -> None:  # type: ignore[no-untyped-def]
-    stack = start_stack("handoff")
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff:
-        not_json = await handoff.post("/v1/webhooks/generic", content=b'{"events": [',
-                                      headers={"content-type": "application/json"})
+    stack = start_stack("handoff", env=KEYS)
+    async with httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff:
+        not_json = await handoff.post(
+            "/v1/webhooks/generic", content=b'{"events": [', headers={"content-type": "application/json"}
+        )
         missing = await handoff.post("/v1/webhooks/generic", json={"events": [{"external_id": "x", "lead_id": "l"}]})
-        naive_time = await handoff.post("/v1/webhooks/generic", json={"events": [
-            {"external_id": "y", "lead_id": "l", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00"}]})
-        anonymous = await handoff.post("/v1/webhooks/generic", json={"events": [
-            {"external_id": "z", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00Z"}]})
+        naive_time = await handoff.post(
+            "/v1/webhooks/generic",
+            json={
+                "events": [
+                    {"external_id": "y", "lead_id": "l", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00"}
+                ]
+            },
+        )
+        anonymous = await handoff.post(
+            "/v1/webhooks/generic",
+            json={"events": [{"external_id": "z", "activity": "page_view", "occurred_at": "2026-11-02T09:00:00Z"}]},
+        )
         good = await send(handoff, [event("lead-ok", "page_view", 1)])
 
     for response in (not_json, missing, naive_time, anonymous):
@@ -104,25 +158,36 @@ async def test_bad_webhooks_get_problem_json_and_publish_nothing(start_stack) ->
 
 
 async def test_replayed_webhook_is_accepted_without_a_second_effect(start_stack) -> None:  # type: ignore[no-untyped-def]
-    stack = start_stack("scoring", "handoff")
+    stack = start_stack("scoring", "handoff", env=KEYS)
     batch = [event("lead-r", "webinar_attended", 1), event("lead-r", "content_download", 2)]
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff, \
-            httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+    async with (
+        httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff,
+        httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring,
+    ):
         first = await send(handoff, batch)
         replay = await send(handoff, batch)
         assert (first.status_code, first.json()["accepted"]) == (202, 2)
         assert (replay.status_code, replay.json()["accepted"], replay.json()["duplicates"]) == (202, 0, 2)
-        score = await eventually(lambda: scoring.get("/v1/leads/lead-r/score"),
-                                 until=lambda r: r.status_code == 200 and r.json()["score"] == 25, what="score 25")
+        score = await eventually(
+            lambda: scoring.get("/v1/leads/lead-r/score"),
+            until=lambda r: r.status_code == 200 and r.json()["engagement_score"] > 0,
+            what="lead-r scored",
+        )
     assert sum(c["count"] for c in score.json()["contributions"]) == 2
+    raw = {c["rule"]: (c["count"], c["raw_points"]) for c in score.json()["contributions"] if c["count"]}
+    assert raw == {"engagement:webinar_attended": (1, 15), "engagement:content_download": (1, 10)}  # before decay
     assert len(await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=2, settle=1.0)) == 2
 
 
 async def test_invalid_record_is_dead_lettered_with_its_reason_and_the_partition_keeps_flowing(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("scoring")
-    valid = new_event(event_type=EventType.ENGAGEMENT_RECORDED, source="/tests", subject="lead-x", time=START,
-                      data=EngagementRecorded(lead_id="lead-x", activity="demo_request", occurred_at=START,
-                                              source="tests"))
+    valid = new_event(
+        event_type=EventType.ENGAGEMENT_RECORDED,
+        source="/tests",
+        subject="lead-x",
+        time=START,
+        data=EngagementRecorded(lead_id="lead-x", activity="demo_request", occurred_at=START, source="tests"),
+    )
     wrong_data = valid.model_dump(mode="json") | {"id": "bad-1", "data": {"lead_id": "lead-x"}}
     producer = create_producer(bootstrap_servers=stack.bootstrap)
     await producer.start()
@@ -133,9 +198,14 @@ async def test_invalid_record_is_dead_lettered_with_its_reason_and_the_partition
         await producer.stop()
 
     async with httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
-        score = await eventually(lambda: scoring.get("/v1/leads/lead-x/score"), until=lambda r: r.status_code == 200,
-                                 what="valid event after the poison ones scored")
-    assert score.json()["score"] == 45
+        score = await eventually(
+            lambda: scoring.get("/v1/leads/lead-x/score"),
+            until=lambda r: r.status_code == 200,
+            what="valid event after the poison ones scored",
+        )
+    assert [(c["rule"], c["raw_points"]) for c in score.json()["contributions"] if c["count"]] == [
+        ("engagement:demo_request", 45)
+    ]
     dead = await read_topic(stack.bootstrap, dlq_topic(Topic.LEAD_ENGAGEMENT), expect=2)
     assert [r.value for r in dead] == [b"not json at all", json.dumps(wrong_data).encode()]
     assert {r.header("error.reason") for r in dead} == {"invalid"}

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.e2e
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
     ],
 )
-def test_service_with_a_wrong_setting_stops_at_start_naming_it(module: str, env: dict[str, str | None],
-                                                               named: str) -> None:
+def test_service_with_a_wrong_setting_stops_at_start_naming_it(
+    module: str, env: dict[str, str | None], named: str
+) -> None:
     base = {"DATABASE_URL": "sqlite+aiosqlite:///unused.db", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
     merged = {**{k: v for k, v in os.environ.items() if k not in base and k not in env}, **base, **env}
     clean = {k: v for k, v in merged.items() if v is not None}
@@ -34,13 +35,20 @@ def test_service_with_a_wrong_setting_stops_at_start_naming_it(module: str, env:
 
 def test_unknown_definitions_key_stops_the_service_naming_the_key_and_its_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "definitions.yaml"
-    bad.write_text("scoring:\n  activity_points: {page_view: 1}\nqualification:\n  mql_treshold: 50\n"
-                   "routing:\n  reps: [{id: ana, name: Ana, email: ana@example.com}]\n"
-                   "sla:\n  acceptance: {name: std, target_seconds: 60}\n")
-    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
-           "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "DEFINITIONS_PATH": str(bad)}
-    result = subprocess.run([sys.executable, "-m", "baton_scoring"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    bad.write_text(
+        "scoring:\n  activity_points: {page_view: 1}\nqualification:\n  mql_treshold: 50\n"
+        "routing:\n  reps: [{id: ana, name: Ana, email: ana@example.com}]\n"
+        "sla:\n  acceptance: {name: std, target_seconds: 60}\n"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "DEFINITIONS_PATH": str(bad),
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "baton_scoring"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "qualification.mql_treshold" in result.stderr
     assert "Traceback" not in result.stderr

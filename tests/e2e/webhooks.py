@@ -12,12 +12,18 @@ START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def event(lead_id: str, activity: str, n: int, **extra: Any) -> dict[str, Any]:
-    return {"external_id": f"{lead_id}-{n}-{activity}", "lead_id": lead_id, "activity": activity,
-            "occurred_at": (START + timedelta(minutes=n)).isoformat(), **extra}
+    return {
+        "external_id": f"{lead_id}-{n}-{activity}",
+        "lead_id": lead_id,
+        "activity": activity,
+        "occurred_at": (START + timedelta(minutes=n)).isoformat(),
+        **extra,
+    }
 
 
-async def send(client: httpx.AsyncClient, events: list[dict[str, Any]], *, source: str = "e2e",
-               attempts: int = 200) -> httpx.Response:
+async def send(
+    client: httpx.AsyncClient, events: list[dict[str, Any]], *, source: str = "e2e", attempts: int = 200
+) -> httpx.Response:
     """POST like a webhook sender: retry on connection errors and 503 until accepted (the service may be down)."""
     for _ in range(attempts):
         try:

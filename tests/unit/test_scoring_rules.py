@@ -1,23 +1,369 @@
+"""Scoring rules with a frozen clock: decay arithmetic, caps, negatives, grades, bands, demand states,
+and properties (order and duplicates never matter, decay is monotone, caps hold)."""
+
 from __future__ import annotations
 
-from baton_contracts.definitions import ScoringDefinitions
-from baton_scoring.rules import score_activities
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-POINTS = ScoringDefinitions(activity_points={"page_view": 1, "demo_request": 45, "unsubscribe": -15})
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from baton_contracts.definitions import EXAMPLE_PATH, DefinitionsError, load_definitions, parse_definitions
+from baton_contracts.definitions.scoring import ScoringDefinitions
+from baton_kit.clock import FrozenClock
+from baton_scoring.rules import (
+    Activity,
+    account_key,
+    classify,
+    decay_factor,
+    next_review_at,
+    score_lead,
+)
+
+CLOCK = FrozenClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+NOW = CLOCK.now()
+EXAMPLE = load_definitions(EXAMPLE_PATH).definitions.scoring
+
+RULEBOOK = ScoringDefinitions.model_validate(
+    {
+        "free_mail_domains": ["gmail.com"],
+        "fit": {
+            "criteria": [
+                {
+                    "name": "size",
+                    "options": [
+                        {"field": "employees", "range": [200, 2000], "points": 40},
+                        {"field": "employees", "range": [50, 199], "points": 20},
+                    ],
+                },
+                {"name": "seniority", "options": [{"field": "title", "matches": r"\bvp\b|head", "points": 30}]},
+                {"name": "stack", "options": [{"field": "technologies", "any_of": ["dbt"], "points": 30}]},
+            ],
+            "negative_indicators": [
+                {"name": "free_mail", "field": "email_domain", "free_mail": True, "points": -25},
+                {
+                    "name": "competitor",
+                    "field": "email_domain",
+                    "any_of": ["rival.example"],
+                    "points": -150,
+                    "disqualify": True,
+                },
+                {"name": "no_title", "field": "title", "missing": True, "points": -5},
+            ],
+            "grades": {"A": 70, "B": 50, "C": 30},
+        },
+        "engagement": {
+            "default_half_life_days": 30,
+            "expire_after_days": 180,
+            "total_cap": 100,
+            "bands": [10, 30, 60],
+            "high_intent_window_days": 14,
+            "rules": [
+                {
+                    "name": "demo_request",
+                    "activities": ["demo_request"],
+                    "points": 50,
+                    "half_life_days": 90,
+                    "daily_cap": 1,
+                    "high_intent": True,
+                },
+                {
+                    "name": "pricing",
+                    "activities": ["page_view"],
+                    "where": {"url": "^/pricing"},
+                    "points": 10,
+                    "half_life_days": 14,
+                    "daily_cap": 2,
+                },
+                {"name": "page_view", "activities": ["page_view"], "points": 1, "half_life_days": 7, "daily_cap": 5},
+                {"name": "webinar", "activities": ["webinar_attended"], "points": 20},
+                {"name": "unsubscribe", "activities": ["unsubscribe"], "points": -15, "half_life_days": 90},
+            ],
+        },
+        "demand": {
+            "window_days": 30,
+            "rules": [
+                {"state": "partner_aware", "rules": ["demo_request"]},
+                {"state": "solution_aware", "rules": ["pricing", "webinar"]},
+                {"state": "problem_aware", "rules": ["page_view"], "min_count": 3},
+            ],
+        },
+    }
+)
+GOOD_PROFILE = {"email": "ana@acme.example", "employees": 400, "title": "VP Data", "technologies": ["Snowflake", "dbt"]}
 
 
-def test_score_is_points_times_count_per_activity_with_one_line_each() -> None:
-    score, lines = score_activities({"page_view": 3, "demo_request": 1}, POINTS)
-    assert score == 48
-    assert {(c.rule, c.count, c.points) for c in lines} == {("activity:page_view", 3, 3), ("activity:demo_request", 1, 45)}
+def act(activity: str, ago: timedelta, n: int = 0, **properties: Any) -> Activity:
+    return Activity(event_id=f"{activity}-{n}-{ago}", activity=activity, occurred_at=NOW - ago, properties=properties)
 
 
-def test_negative_activities_subtract() -> None:
-    score, _ = score_activities({"page_view": 5, "unsubscribe": 1}, POINTS)
-    assert score == -10
+def lines(card: Any) -> dict[str, Any]:
+    return {c.rule: c for c in card.contributions}
 
 
-def test_unknown_activity_scores_zero_but_is_explained() -> None:
-    score, lines = score_activities({"podcast_listen": 4}, POINTS)
-    assert score == 0
-    assert [(c.rule, c.count, c.points) for c in lines] == [("activity:podcast_listen", 4, 0)]
+# --- fit ------------------------------------------------------------------------------------
+
+
+def test_fit_adds_the_first_matching_option_of_each_criterion_and_never_decays() -> None:
+    card = score_lead(GOOD_PROFILE, [], RULEBOOK, now=NOW)
+    later = score_lead(GOOD_PROFILE, [], RULEBOOK, now=NOW + timedelta(days=365))
+    assert (card.fit.score, card.fit.grade) == (100, "A")
+    assert later.fit == card.fit
+    assert {rule: line.points for rule, line in lines(card).items()} == {
+        "fit:size": 40,
+        "fit:seniority": 30,
+        "fit:stack": 30,
+    }
+
+
+def test_fit_grade_follows_the_grade_minimums() -> None:
+    grades = [
+        score_lead({"employees": e, "title": t}, [], RULEBOOK, now=NOW).fit.grade
+        for e, t in [(400, "Head of Data"), (400, "Engineer"), (100, "Engineer"), (5, "Engineer")]
+    ]
+    assert grades == ["A", "C", "D", "D"]  # 70, 40, 20, 0
+
+
+def test_negative_indicators_subtract_and_a_disqualifier_is_named() -> None:
+    free_mail = score_lead({**GOOD_PROFILE, "email": "ana@gmail.com"}, [], RULEBOOK, now=NOW)
+    rival = score_lead({**GOOD_PROFILE, "email": "spy@rival.example"}, [], RULEBOOK, now=NOW)
+    assert free_mail.fit.score == 75
+    assert free_mail.fit.disqualifiers == []
+    assert lines(free_mail)["negative:free_mail"].points == -25
+    assert rival.fit.score == 0
+    assert rival.fit.disqualifiers == ["competitor"]
+    assert lines(rival)["fit:floor"].caps_applied == ["floor_zero"]  # fit never goes below 0
+
+
+def test_a_missing_field_matches_only_a_missing_condition() -> None:
+    card = score_lead({"employees": 400}, [], RULEBOOK, now=NOW)
+    assert lines(card)["negative:no_title"].points == -5
+    assert lines(card)["fit:seniority"].count == 0
+
+
+# --- engagement -----------------------------------------------------------------------------
+
+
+def test_points_halve_every_half_life() -> None:
+    card = score_lead(
+        {}, [act("webinar_attended", timedelta(days=30)), act("demo_request", timedelta(days=90))], RULEBOOK, now=NOW
+    )
+    assert lines(card)["engagement:webinar"].points == 10.0
+    assert lines(card)["engagement:demo_request"].points == 25.0
+    assert lines(card)["engagement:demo_request"].decay_factor == 0.5
+    assert card.engagement.score == 35.0
+
+
+def test_events_older_than_the_expiry_score_nothing() -> None:
+    assert decay_factor(age=timedelta(days=181), half_life_days=30, expire_after_days=180) == 0
+    assert decay_factor(age=timedelta(days=-1), half_life_days=30, expire_after_days=180) == 1
+
+
+def test_property_filter_routes_a_pricing_page_view_to_its_own_rule() -> None:
+    card = score_lead(
+        {},
+        [act("page_view", timedelta(0), 1, url="/pricing/teams"), act("page_view", timedelta(0), 2, url="/blog")],
+        RULEBOOK,
+        now=NOW,
+    )
+    assert (lines(card)["engagement:pricing"].points, lines(card)["engagement:page_view"].points) == (10, 1)
+
+
+def test_daily_cap_counts_only_the_first_events_of_each_utc_day() -> None:
+    views = [act("page_view", timedelta(hours=h), h) for h in range(1, 9)]  # 8 views today (day 2026-11-23)
+    card = score_lead({}, views, RULEBOOK, now=NOW)
+    line = lines(card)["engagement:page_view"]
+    assert (line.count, line.raw_points, line.caps_applied) == (8, 5, ["daily_cap:page_view"])
+
+
+def test_total_cap_is_applied_and_explained() -> None:
+    events = [act("demo_request", timedelta(days=d), d) for d in range(3)] + [act("webinar_attended", timedelta(0))]
+    card = score_lead({}, events, RULEBOOK, now=NOW)
+    assert card.engagement.score == 100
+    assert lines(card)["engagement:total_cap"].caps_applied == ["total_cap"]
+    assert sum(c.points for c in card.engagement.contributions) == pytest.approx(100, abs=0.01)
+
+
+def test_negative_activities_subtract_but_engagement_never_goes_below_zero() -> None:
+    card = score_lead({}, [act("unsubscribe", timedelta(0)), act("page_view", timedelta(0))], RULEBOOK, now=NOW)
+    assert card.engagement.score == 0
+    assert lines(card)["engagement:unsubscribe"].points == -15
+
+
+def test_unknown_activity_is_explained_with_zero_points() -> None:
+    card = score_lead(
+        {}, [act("podcast_listen", timedelta(0), 1), act("podcast_listen", timedelta(0), 2)], RULEBOOK, now=NOW
+    )
+    assert (lines(card)["activity:podcast_listen"].count, card.engagement.score) == (2, 0)
+
+
+@pytest.mark.parametrize(("points", "band"), [(0, 1), (9.99, 1), (10, 2), (29, 2), (30, 3), (59, 3), (60, 4)])
+def test_engagement_bands(points: float, band: int) -> None:
+    from baton_scoring.rules import engagement_band
+
+    assert engagement_band(points, RULEBOOK.engagement) == band
+
+
+def test_grade_combines_fit_grade_and_engagement_band() -> None:
+    card = score_lead(GOOD_PROFILE, [act("webinar_attended", timedelta(0))], RULEBOOK, now=NOW)
+    assert (card.grade, card.score) == ("A2", 120)
+
+
+# --- demand state and high intent -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("events", "state"),
+    [
+        ([], "unaware"),
+        ([act("page_view", timedelta(days=1), n) for n in range(2)], "unaware"),
+        ([act("page_view", timedelta(days=1), n) for n in range(3)], "problem_aware"),
+        ([act("page_view", timedelta(days=1), 1, url="/pricing")], "solution_aware"),
+        ([act("webinar_attended", timedelta(days=31))], "unaware"),  # outside the 30-day window
+        ([act("demo_request", timedelta(days=2)), act("webinar_attended", timedelta(0))], "partner_aware"),
+    ],
+)
+def test_demand_state_from_recent_engagement(events: list[Activity], state: str) -> None:
+    assert score_lead({}, events, RULEBOOK, now=NOW).engagement.demand_state == state
+
+
+def test_high_intent_only_within_its_window() -> None:
+    recent = score_lead({}, [act("demo_request", timedelta(days=13))], RULEBOOK, now=NOW)
+    old = score_lead({}, [act("demo_request", timedelta(days=15))], RULEBOOK, now=NOW)
+    assert (recent.engagement.high_intent, old.engagement.high_intent) == (["demo_request"], [])
+
+
+def test_next_review_is_when_the_band_drops() -> None:
+    events = [act("webinar_attended", timedelta(0)), act("pricing", timedelta(0))]
+    classified = classify(
+        [act("webinar_attended", timedelta(0)), act("page_view", timedelta(0), url="/pricing")], RULEBOOK.engagement
+    )
+    review = next_review_at(classified, RULEBOOK, now=NOW)
+    assert review is not None
+    assert events
+    before = score_lead(
+        {},
+        [*classified.matched["webinar"], *classified.matched["pricing"]],
+        RULEBOOK,
+        now=review - timedelta(minutes=2),
+    )
+    after = score_lead({}, [*classified.matched["webinar"], *classified.matched["pricing"]], RULEBOOK, now=review)
+    assert (before.engagement.band, after.engagement.band) == (3, 2)  # 30 -> just below 30
+
+
+def test_next_review_is_when_high_intent_leaves_its_window() -> None:
+    classified = classify([act("demo_request", timedelta(days=1))], RULEBOOK.engagement)
+    assert next_review_at(classified, RULEBOOK, now=NOW) == NOW + timedelta(days=13)
+
+
+def test_nothing_to_review_for_a_lead_with_no_engagement() -> None:
+    assert next_review_at(classify([], RULEBOOK.engagement), RULEBOOK, now=NOW) is None
+
+
+# --- identity -------------------------------------------------------------------------------
+
+
+def test_account_key_is_the_email_domain_except_free_mail() -> None:
+    assert account_key(" Ana@Acme.Example ", free_mail_domains=["gmail.com"]) == "acme.example"
+    assert account_key("ana@gmail.com", free_mail_domains=["gmail.com"]) is None
+    assert account_key(None, free_mail_domains=[]) is None
+
+
+# --- the shipped example ----------------------------------------------------------------------
+
+
+def test_example_icp_grades_a_data_leader_at_a_mid_market_software_company_a() -> None:
+    profile = {
+        "email": "priya@lumenstack.io",
+        "employees": 420,
+        "industry": "Computer Software",
+        "country": "US",
+        "title": "VP of Data",
+        "technologies": ["dbt"],
+    }
+    assert score_lead(profile, [], EXAMPLE, now=NOW).fit.grade == "A"
+
+
+@pytest.mark.parametrize(
+    ("profile", "disqualifier"),
+    [
+        ({"email": "max@observa.io", "title": "Product Marketing Manager"}, "competitor_domain"),
+        ({"email": "li@westbrook.edu", "title": "Graduate Student"}, "student"),
+        ({"email": "test123@acme.example"}, "bad_data"),
+    ],
+)
+def test_example_disqualifies_competitors_students_and_bad_data(profile: dict[str, Any], disqualifier: str) -> None:
+    assert disqualifier in score_lead(profile, [], EXAMPLE, now=NOW).fit.disqualifiers
+
+
+def test_misspelt_key_refuses_to_load_naming_the_key_and_its_path() -> None:
+    document = yaml.safe_load(EXAMPLE_PATH.read_text())
+    document["scoring"]["engagement"]["rules"][0]["half_live_days"] = 3
+    with pytest.raises(DefinitionsError, match=r"scoring\.engagement\.rules\.0\.half_live_days"):
+        parse_definitions(yaml.safe_dump(document).encode())
+
+
+def test_demand_rule_naming_an_unknown_engagement_rule_refuses_to_load() -> None:
+    document = yaml.safe_load(EXAMPLE_PATH.read_text())
+    document["scoring"]["demand"]["rules"][0]["rules"] = ["demo_requets"]
+    with pytest.raises(DefinitionsError, match="demo_requets"):
+        parse_definitions(yaml.safe_dump(document).encode())
+
+
+# --- properties -----------------------------------------------------------------------------
+
+ACTIVITIES = st.sampled_from(["demo_request", "page_view", "webinar_attended", "unsubscribe", "podcast"])
+EVENTS = st.lists(
+    st.builds(
+        lambda activity, minutes, url, n: Activity(f"e{n}", activity, NOW - timedelta(minutes=minutes), {"url": url}),
+        ACTIVITIES,
+        st.integers(min_value=-60, max_value=200 * 24 * 60),
+        st.sampled_from(["/pricing", "/blog", "/"]),
+        st.integers(min_value=0, max_value=10_000),
+    ),
+    max_size=40,
+    unique_by=lambda a: a.event_id,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=EVENTS, seed=st.randoms(use_true_random=False), repeats=st.integers(min_value=0, max_value=5))
+def test_score_depends_on_neither_order_nor_duplicates(events: list[Activity], seed: Any, repeats: int) -> None:
+    shuffled = [*events, *events[:repeats]]
+    seed.shuffle(shuffled)
+    assert score_lead(GOOD_PROFILE, shuffled, RULEBOOK, now=NOW) == score_lead(GOOD_PROFILE, events, RULEBOOK, now=NOW)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=EVENTS, later=st.integers(min_value=1, max_value=400 * 24 * 60))
+def test_decay_never_raises_the_value_of_a_contribution(events: list[Activity], later: int) -> None:
+    def magnitudes(at: datetime) -> dict[str, float]:
+        card = score_lead({}, events, RULEBOOK, now=at)
+        return {
+            c.rule: abs(c.points)
+            for c in card.engagement.contributions
+            if c.rule.startswith("engagement:") and c.rule not in ("engagement:total_cap", "engagement:floor")
+        }
+
+    now, then = magnitudes(NOW), magnitudes(NOW + timedelta(minutes=later))
+    assert all(then[rule] <= now[rule] + 0.01 for rule in now)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events=EVENTS)
+def test_caps_hold(events: list[Activity]) -> None:
+    card = score_lead({}, events, RULEBOOK, now=NOW)
+    assert 0 <= card.engagement.score <= RULEBOOK.engagement.total_cap
+    per_day: dict[tuple[str, object], int] = {}
+    for rule, matched in classify(events, RULEBOOK.engagement).matched.items():
+        for event in matched:
+            per_day[(rule, event.occurred_at.date())] = per_day.get((rule, event.occurred_at.date()), 0) + 1
+    for line in card.engagement.contributions:
+        name = line.rule.removeprefix("engagement:")
+        rule = next((r for r in RULEBOOK.engagement.rules if r.name == name), None)
+        if rule is not None and rule.daily_cap is not None and line.raw_points is not None:
+            days = {day for (r, day) in per_day if r == name}
+            assert abs(line.raw_points) <= abs(rule.points) * rule.daily_cap * len(days)

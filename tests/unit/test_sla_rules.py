@@ -1,205 +1,393 @@
+"""Pure SLA rules with frozen instants: policies, calendars, clocks, warnings, the ladder, pauses."""
+
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from baton_contracts.definitions import SlaDefinitions, SlaPolicy
-from baton_contracts.events import LeadState, LifecycleChanged, SlaClockKind
+from baton_contracts.definitions import EXAMPLE_PATH, SlaDefinitions, SlaPolicy, load_definitions
+from baton_contracts.definitions.sla import (
+    BusinessCalendar,
+    EscalationLadder,
+    EscalationStep,
+    PauseCondition,
+    TargetOverride,
+)
+from baton_contracts.events import Assignee, LeadState, LifecycleChanged, SlaClockKind
+from baton_kit.clock import FrozenClock
+from baton_sla_monitor.reports import GroupBy, attainment, percentile
 from baton_sla_monitor.rules import (
     ClockState,
     Milestone,
     Milestones,
     SlaClock,
-    breach,
+    alerted_steps,
+    calendar_for,
+    consumed_seconds,
     decide_lifecycle,
-    is_due,
+    due_steps,
+    fire,
     meet,
+    pause,
+    policy_for,
     record_milestone,
-    remaining_seconds,
+    remaining_business_seconds,
+    resume,
+    schedule,
+    step_severity,
 )
 
-ASSIGNED_AT = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
-FOUR_HOURS = timedelta(hours=4)
-SLA = SlaDefinitions(acceptance=SlaPolicy(name="standard-acceptance", target_seconds=int(FOUR_HOURS.total_seconds())))
+NY = ZoneInfo("America/New_York")
+FRIDAY_1630 = datetime(2026, 11, 20, 16, 30, tzinfo=NY)
+MONDAY_1000 = datetime(2026, 11, 23, 10, 0, tzinfo=NY)
+HOUR = 3600
+
+LADDER = EscalationLadder(
+    steps=[
+        EscalationStep(target="owner", after_seconds=0, channels=["slack"]),
+        EscalationStep(target="manager", after_seconds=1800, channels=["slack", "webhook"]),
+        EscalationStep(target="on_call", after_seconds=3600, channels=["pagerduty", "alertmanager"]),
+    ],
+    reassign_on_breach=True,
+    reassign_after_seconds=600,
+)
+SLA = SlaDefinitions(
+    acceptance=SlaPolicy(name="standard-acceptance", target_seconds=4 * HOUR, time="business"),
+    assignment=SlaPolicy(name="system-assignment", target_seconds=60),
+    first_response=SlaPolicy(name="standard-first-response", target_seconds=24 * HOUR, time="business"),
+    targets=[
+        TargetOverride(
+            kind="first_response",
+            intent="high",
+            policy=SlaPolicy(name="high-intent-first-response", target_seconds=300, time="business"),
+        ),
+        TargetOverride(
+            kind="acceptance",
+            segment="enterprise",
+            policy=SlaPolicy(name="enterprise-acceptance", target_seconds=2 * HOUR, time="business"),
+        ),
+    ],
+    calendars={
+        "default": BusinessCalendar(timezone="America/New_York", country="US"),
+        "emea": BusinessCalendar(timezone="Europe/Paris", country="FR"),
+        "apac": BusinessCalendar(timezone="Pacific/Auckland", country="NZ"),
+    },
+    team_calendars={"emea": "emea"},
+    pauses=[PauseCondition(name="waiting", pause_reasons=["waiting_on_prospect"], resume_reasons=["prospect_replied"])],
+    escalations={"default": LADDER},
+)
 
 
-def change(to_state: LeadState, *, at: datetime = ASSIGNED_AT, rep_id: str | None = "ana.ortiz",
-           lead_id: str = "lead-1") -> LifecycleChanged:
-    return LifecycleChanged(lead_id=lead_id, from_state=None, to_state=to_state, at=at, actor="system",
-                            reason="test", definitions_version="sha256:000000000000", rep_id=rep_id)
-
-
-def acceptance_clock(*, rep_id: str = "ana.ortiz", cause: str = "evt-assigned",
-                     state: ClockState = ClockState.RUNNING) -> SlaClock:
-    return SlaClock(clock_id=f"lead-1:acceptance:{cause}", lead_id="lead-1", kind=SlaClockKind.ACCEPTANCE,
-                    policy="standard-acceptance", rep_id=rep_id, started_at=ASSIGNED_AT,
-                    due_at=ASSIGNED_AT + FOUR_HOURS, state=state)
-
-
-def breached_clock() -> SlaClock:
-    return breach(acceptance_clock(), now=ASSIGNED_AT + FOUR_HOURS + timedelta(minutes=1))
-
-
-def test_assignment_opens_an_acceptance_clock_due_after_the_policy_target() -> None:
-    decision = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-assigned", active=[], sla=SLA)
-
-    assert decision.milestone is Milestone.ASSIGNED
-    assert decision.stopped == ()
-    assert decision.opened == (acceptance_clock(),)
-    assert decision.opened[0].due_at == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
-
-
-def test_clock_id_names_the_lead_kind_and_causing_event() -> None:
-    decision = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-assigned", active=[], sla=SLA)
-
-    assert decision.opened[0].clock_id == "lead-1:acceptance:evt-assigned"
-
-
-def test_replayed_assignment_opens_no_second_clock() -> None:
-    decision = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-assigned",
-                                active=[acceptance_clock()], sla=SLA)
-
-    assert decision.opened == ()
-    assert decision.stopped == ()
-
-
-def test_reassignment_to_another_rep_cancels_the_running_clock_and_opens_one_for_the_new_rep() -> None:
-    at = ASSIGNED_AT + timedelta(hours=1)
-    decision = decide_lifecycle(change=change(LeadState.ASSIGNED, at=at, rep_id="ben.carter"),
-                                event_id="evt-reassigned", active=[acceptance_clock()], sla=SLA)
-
-    (cancelled,) = decision.stopped
-    assert cancelled.state is ClockState.CANCELLED
-    assert cancelled.stopped_at == at
-    assert cancelled.met_late is None
-    (opened,) = decision.opened
-    assert opened.rep_id == "ben.carter"
-    assert opened.due_at == at + FOUR_HOURS
-
-
-def test_reassignment_to_the_same_rep_keeps_the_running_clock() -> None:
-    decision = decide_lifecycle(change=change(LeadState.ASSIGNED, at=ASSIGNED_AT + timedelta(hours=1)),
-                                event_id="evt-again", active=[acceptance_clock()], sla=SLA)
-
-    assert decision.opened == ()
-    assert decision.stopped == ()
-
-
-def test_accepted_before_due_time_is_met_on_time() -> None:
-    at = ASSIGNED_AT + timedelta(hours=2)
-    decision = decide_lifecycle(change=change(LeadState.SAL, at=at), event_id="evt-sal",
-                                active=[acceptance_clock()], sla=SLA)
-
-    assert decision.milestone is Milestone.SAL
-    (met,) = decision.stopped
-    assert (met.state, met.met_late, met.stopped_at) == (ClockState.MET, False, at)
-    assert met.breached_at is None
-    assert decision.opened == ()
-
-
-def test_handled_exactly_at_due_time_is_met_on_time() -> None:
-    met = meet(acceptance_clock(), at=ASSIGNED_AT + FOUR_HOURS)
-
-    assert met.met_late is False
-
-
-def test_handled_after_due_time_is_met_late() -> None:
-    met = meet(acceptance_clock(), at=ASSIGNED_AT + FOUR_HOURS + timedelta(seconds=1))
-
-    assert (met.state, met.met_late) == (ClockState.MET, True)
-
-
-def test_rejection_meets_the_acceptance_clock() -> None:
-    decision = decide_lifecycle(change=change(LeadState.REJECTED, at=ASSIGNED_AT + timedelta(minutes=30)),
-                                event_id="evt-rejected", active=[acceptance_clock()], sla=SLA)
-
-    assert decision.milestone is Milestone.REJECTED
-    assert [c.state for c in decision.stopped] == [ClockState.MET]
-
-
-def test_handled_breached_clock_is_met_late_and_keeps_its_breach_time() -> None:
-    clock = breached_clock()
-    at = ASSIGNED_AT + FOUR_HOURS + timedelta(minutes=5)
-
-    decision = decide_lifecycle(change=change(LeadState.SAL, at=at), event_id="evt-sal", active=[clock], sla=SLA)
-
-    (met,) = decision.stopped
-    assert (met.state, met.met_late) == (ClockState.MET, True)
-    assert met.breached_at == clock.breached_at  # set: the service resolves the alert
-
-
-def test_breached_clock_is_late_even_if_the_handling_time_is_before_due() -> None:
-    met = meet(breached_clock(), at=ASSIGNED_AT + timedelta(hours=1))
-
-    assert met.met_late is True
-
-
-def test_leaving_assigned_without_acceptance_cancels_the_clock() -> None:
-    decision = decide_lifecycle(change=change(LeadState.DISQUALIFIED, at=ASSIGNED_AT + timedelta(hours=1)),
-                                event_id="evt-dq", active=[acceptance_clock()], sla=SLA)
-
-    assert decision.milestone is None
-    assert [c.state for c in decision.stopped] == [ClockState.CANCELLED]
-
-
-def test_acceptance_without_a_running_clock_only_records_the_milestone() -> None:
-    decision = decide_lifecycle(change=change(LeadState.SAL), event_id="evt-sal", active=[], sla=SLA)
-
-    assert decision.milestone is Milestone.SAL
-    assert (decision.stopped, decision.opened) == ((), ())
-
-
-def test_mql_records_its_milestone_and_touches_no_clock() -> None:
-    decision = decide_lifecycle(change=change(LeadState.MQL), event_id="evt-mql", active=[], sla=SLA)
-
-    assert decision.milestone is Milestone.MQL
-    assert (decision.stopped, decision.opened) == ((), ())
-
-
-def test_milestone_keeps_the_earliest_time() -> None:
-    first = record_milestone(Milestones(), Milestone.SAL, at=ASSIGNED_AT)
-
-    assert record_milestone(first, Milestone.SAL, at=ASSIGNED_AT + timedelta(hours=1)).sal_at == ASSIGNED_AT
-    assert record_milestone(first, Milestone.SAL, at=ASSIGNED_AT - timedelta(hours=1)).sal_at == (
-        ASSIGNED_AT - timedelta(hours=1)
+def change(
+    to_state: LeadState,
+    *,
+    at: datetime = FRIDAY_1630,
+    from_state: LeadState | None = None,
+    rep_id: str | None = "ana.ortiz",
+    reason: str = "test",
+    assignee: Assignee | None = None,
+    segment: str | None = None,
+    intent: str | None = None,
+) -> LifecycleChanged:
+    return LifecycleChanged(
+        lead_id="lead-1",
+        from_state=from_state,
+        to_state=to_state,
+        at=at,
+        actor="system",
+        reason=reason,
+        definitions_version="sha256:000000000000",
+        rep_id=rep_id,
+        assignee=assignee,
+        segment=segment,
+        intent=intent,  # type: ignore[arg-type]
     )
 
 
-def test_running_clock_is_due_from_its_due_time() -> None:
-    clock = acceptance_clock()
-
-    assert not is_due(clock, now=clock.due_at - timedelta(microseconds=1))
-    assert is_due(clock, now=clock.due_at)
-
-
-def test_breached_clock_is_not_due_again() -> None:
-    clock = breached_clock()
-
-    assert not is_due(clock, now=clock.due_at + timedelta(days=1))
-    with pytest.raises(ValueError, match="cannot breach"):
-        breach(clock, now=clock.due_at + timedelta(days=1))
+def opened(kind: SlaClockKind, *, at: datetime = FRIDAY_1630, event_id: str = "evt-1", **kwargs: object) -> SlaClock:
+    decision = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, at=at, **kwargs),
+        event_id=event_id,  # type: ignore[arg-type]
+        active=[],
+        sla=SLA,
+    )
+    return next(c for c in decision.opened if c.kind == kind)
 
 
-def test_breach_records_when_it_was_seen() -> None:
-    now = ASSIGNED_AT + FOUR_HOURS + timedelta(seconds=3)
-
-    breached = breach(acceptance_clock(), now=now)
-
-    assert (breached.state, breached.breached_at, breached.stopped_at) == (ClockState.BREACHED, now, None)
+# --- policies and calendars ---------------------------------------------------------------------
 
 
-def test_remaining_seconds_is_negative_when_overdue() -> None:
-    clock = breached_clock()
-
-    assert remaining_seconds(clock, now=clock.due_at + timedelta(minutes=10)) == -600.0
-
-
-def test_remaining_seconds_counts_down_while_running() -> None:
-    assert remaining_seconds(acceptance_clock(), now=ASSIGNED_AT + timedelta(hours=3)) == 3600.0
+def test_targets_pick_a_policy_by_intent_and_segment_else_the_kind_default() -> None:
+    assert policy_for(SlaClockKind.FIRST_RESPONSE, SLA, intent="high").name == "high-intent-first-response"  # type: ignore[union-attr]
+    assert policy_for(SlaClockKind.FIRST_RESPONSE, SLA, intent="standard").name == "standard-first-response"  # type: ignore[union-attr]
+    assert policy_for(SlaClockKind.ACCEPTANCE, SLA, segment="enterprise").name == "enterprise-acceptance"  # type: ignore[union-attr]
+    assert policy_for(SlaClockKind.ACCEPTANCE, SLA, segment="smb").name == "standard-acceptance"  # type: ignore[union-attr]
 
 
-def test_remaining_seconds_is_none_once_stopped() -> None:
-    met = meet(acceptance_clock(), at=ASSIGNED_AT + timedelta(hours=1))
+def test_calendar_precedence_rep_calendar_then_team_then_default_with_reps_own_zone() -> None:
+    policy = SLA.acceptance
+    assert calendar_for(policy, SLA, None).timezone == "America/New_York"  # type: ignore[union-attr]
+    assert calendar_for(policy, SLA, Assignee(rep_id="c", team_id="emea")).timezone == "Europe/Paris"  # type: ignore[union-attr]
+    assert calendar_for(policy, SLA, Assignee(rep_id="c", team_id="emea", calendar="apac")).timezone == (  # type: ignore[union-attr]
+        "Pacific/Auckland"
+    )
+    own = calendar_for(policy, SLA, Assignee(rep_id="d", timezone="Europe/London", country="GB"))
+    assert (own.timezone, own.country) == ("Europe/London", "GB")  # type: ignore[union-attr]
+    assert calendar_for(SLA.assignment, SLA, None) is None  # type: ignore[arg-type]
 
-    assert remaining_seconds(met, now=ASSIGNED_AT + timedelta(hours=2)) is None
+
+def test_the_example_definitions_load_with_every_sla_section() -> None:
+    sla = load_definitions(EXAMPLE_PATH).definitions.sla
+    assert sla.warnings_percent == [80, 95]
+    assert sla.escalations["fast-track"].reassign_on_breach
+    assert {t.kind for t in sla.targets} >= {"first_response", "acceptance"}
+
+
+def test_definitions_refuse_a_ladder_or_calendar_that_does_not_exist() -> None:
+    with pytest.raises(ValueError, match="no calendar named"):
+        SlaDefinitions(acceptance=SlaPolicy(name="a", target_seconds=1, calendar="nope"))
+    with pytest.raises(ValueError, match="no escalation ladder"):
+        SlaDefinitions(acceptance=SlaPolicy(name="a", target_seconds=1, escalation="nope"))
+    with pytest.raises(ValueError, match="between 1 and 99"):
+        SlaDefinitions(acceptance=SlaPolicy(name="a", target_seconds=1), warnings_percent=[100])
+
+
+# --- opening and stopping clocks ----------------------------------------------------------------
+
+
+def test_acceptance_clock_opened_friday_1630_with_4_business_hours_is_due_monday_1230() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    assert clock.due_at == datetime(2026, 11, 23, 12, 30, tzinfo=NY)
+    assert clock.next_step == "warning_80"
+
+
+def test_assignment_clock_opens_on_mql_in_wall_time_and_is_met_by_assignment() -> None:
+    decision = decide_lifecycle(change=change(LeadState.MQL, rep_id=None), event_id="evt-mql", active=[], sla=SLA)
+    (clock,) = decision.opened
+    assert clock.kind == SlaClockKind.ASSIGNMENT
+    assert clock.due_at == FRIDAY_1630 + timedelta(seconds=60)
+    later = FRIDAY_1630 + timedelta(seconds=20)
+    decision = decide_lifecycle(change=change(LeadState.ASSIGNED, at=later), event_id="evt-a", active=[clock], sla=SLA)
+    assert [(c.kind, c.state, c.met_late) for c in decision.stopped] == [
+        (SlaClockKind.ASSIGNMENT, ClockState.MET, False)
+    ]
+    assert {c.kind for c in decision.opened} == {SlaClockKind.ACCEPTANCE, SlaClockKind.FIRST_RESPONSE}
+
+
+def test_high_intent_first_response_is_5_business_minutes() -> None:
+    clock = opened(SlaClockKind.FIRST_RESPONSE, intent="high")
+    assert clock.policy == "high-intent-first-response"
+    assert clock.due_at == datetime(2026, 11, 20, 16, 35, tzinfo=NY)
+
+
+def test_replayed_assignment_opens_nothing() -> None:
+    first = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=[], sla=SLA)
+    again = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=list(first.opened), sla=SLA)
+    assert (again.opened, again.stopped, again.changed) == ((), (), ())
+
+
+def test_reassignment_restarts_acceptance_for_the_new_rep_and_keeps_first_response_running() -> None:
+    first = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=[], sla=SLA)
+    response = next(c for c in first.opened if c.kind == SlaClockKind.FIRST_RESPONSE)
+    again = decide_lifecycle(
+        change=change(
+            LeadState.ASSIGNED,
+            from_state=LeadState.ASSIGNED,
+            at=MONDAY_1000,
+            rep_id="ben.carter",
+            assignee=Assignee(rep_id="ben.carter", manager_id="mia"),
+        ),
+        event_id="evt-2",
+        active=list(first.opened),
+        sla=SLA,
+    )
+    assert [(c.kind, c.state) for c in again.stopped] == [(SlaClockKind.ACCEPTANCE, ClockState.CANCELLED)]
+    (new_acceptance,) = again.opened
+    assert (new_acceptance.rep_id, new_acceptance.started_at) == ("ben.carter", MONDAY_1000)
+    assert new_acceptance.due_at == datetime(2026, 11, 23, 14, 0, tzinfo=NY)
+    (kept,) = again.changed
+    assert (kept.clock_id, kept.rep_id, kept.manager_id, kept.due_at) == (
+        response.clock_id,
+        "ben.carter",
+        "mia",
+        response.due_at,
+    )
+
+
+def test_first_response_reason_meets_the_first_response_clock_and_records_the_milestone() -> None:
+    first = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=[], sla=SLA)
+    responded = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, from_state=LeadState.ASSIGNED, at=MONDAY_1000, reason="first_response"),
+        event_id="evt-2",
+        active=list(first.opened),
+        sla=SLA,
+    )
+    assert [(c.kind, c.state) for c in responded.stopped] == [(SlaClockKind.FIRST_RESPONSE, ClockState.MET)]
+    assert responded.milestone == Milestone.FIRST_RESPONSE
+
+
+def test_acceptance_keeps_first_response_running_and_disqualification_cancels_both() -> None:
+    first = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=[], sla=SLA)
+    accepted = decide_lifecycle(
+        change=change(LeadState.SAL, from_state=LeadState.ASSIGNED, at=MONDAY_1000),
+        event_id="evt-2",
+        active=list(first.opened),
+        sla=SLA,
+    )
+    assert [c.kind for c in accepted.stopped] == [SlaClockKind.ACCEPTANCE]
+    dropped = decide_lifecycle(
+        change=change(LeadState.DISQUALIFIED, from_state=LeadState.ASSIGNED, at=MONDAY_1000),
+        event_id="evt-3",
+        active=list(first.opened),
+        sla=SLA,
+    )
+    assert {(c.kind, c.state) for c in dropped.stopped} == {
+        (SlaClockKind.ACCEPTANCE, ClockState.CANCELLED),
+        (SlaClockKind.FIRST_RESPONSE, ClockState.CANCELLED),
+    }
+
+
+def test_record_milestone_keeps_the_earliest_time() -> None:
+    once = record_milestone(Milestones(), Milestone.SAL, at=MONDAY_1000)
+    assert record_milestone(once, Milestone.SAL, at=MONDAY_1000 + timedelta(hours=1)).sal_at == MONDAY_1000
+
+
+# --- warnings, breach, ladder -------------------------------------------------------------------
+
+
+def test_warnings_at_80_and_95_percent_then_breach_then_ladder_with_its_delays() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    steps = {s.name: s for s in schedule(clock)}
+    monday = datetime(2026, 11, 23, 0, 0, tzinfo=NY)
+    # 4 business hours from Fri 16:30: 30 min Friday, then Monday from 09:00.
+    assert steps["warning_80"].due_at == monday + timedelta(hours=11, minutes=42)  # 80% = 3h12m
+    assert steps["warning_95"].due_at == monday + timedelta(hours=12, minutes=18)  # 95% = 3h48m
+    assert steps["breach"].due_at == monday + timedelta(hours=12, minutes=30)
+    assert steps["escalation_1"].due_at == steps["breach"].due_at
+    assert steps["escalation_2"].due_at == steps["breach"].due_at + timedelta(minutes=30)
+    assert steps["escalation_3"].due_at == steps["breach"].due_at + timedelta(minutes=90)
+    assert steps["reassign"].due_at == steps["breach"].due_at + timedelta(minutes=10)
+    assert [s.severity for s in schedule(clock)][:5] == ["warning", "warning", "error", "error", "info"]
+    assert steps["escalation_3"].severity == "critical"
+    assert step_severity(clock.plan, "escalation_3") == "critical"
+
+
+def test_each_step_fires_once_in_order_and_breach_marks_the_clock_breached() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    frozen = FrozenClock(datetime(2026, 11, 23, 11, 42, tzinfo=NY))
+    (warning,) = due_steps(clock, now=frozen.now())
+    clock = fire(clock, warning, now=frozen.now())
+    assert clock.next_step == "warning_95"
+    assert due_steps(clock, now=frozen.now()) == []
+    with pytest.raises(ValueError, match="already fired"):
+        fire(clock, warning, now=frozen.now())
+    frozen.set(datetime(2026, 11, 23, 12, 30, tzinfo=NY))
+    for step in due_steps(clock, now=frozen.now()):
+        clock = fire(clock, step, now=frozen.now())
+    assert clock.fired == ("warning_80", "warning_95", "breach", "escalation_1")
+    assert clock.state == ClockState.BREACHED
+    assert clock.breached_at == datetime(2026, 11, 23, 12, 30, tzinfo=NY)
+    assert clock.next_step == "reassign"
+
+
+def test_a_monitor_down_for_hours_fires_every_missed_step_on_its_first_pass() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    late = datetime(2026, 11, 23, 18, 0, tzinfo=NY)
+    names = [s.name for s in due_steps(clock, now=late)]
+    assert names == ["warning_80", "warning_95", "breach", "escalation_1", "reassign", "escalation_2", "escalation_3"]
+
+
+def test_met_late_after_breach_lists_every_alert_to_resolve() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    now = datetime(2026, 11, 23, 13, 0, tzinfo=NY)
+    for step in due_steps(clock, now=now):
+        clock = fire(clock, step, now=now)
+    met = meet(clock, at=now)
+    assert (met.state, met.met_late, met.next_due_at) == (ClockState.MET, True, None)
+    assert "reassign" in met.fired
+    assert alerted_steps(met) == ("warning_80", "warning_95", "breach", "escalation_1", "escalation_2")
+
+
+def test_met_before_due_is_on_time() -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    assert meet(clock, at=MONDAY_1000).met_late is False
+
+
+# --- pauses -------------------------------------------------------------------------------------
+
+
+def test_waiting_on_prospect_pauses_first_response_and_prospect_replied_resumes_it() -> None:
+    clock = opened(SlaClockKind.FIRST_RESPONSE, at=MONDAY_1000)
+    assert clock.due_at == datetime(2026, 11, 26, 10, 0, tzinfo=NY) + timedelta(days=1)  # Thanksgiving skipped
+    paused = decide_lifecycle(
+        change=change(
+            LeadState.ASSIGNED,
+            from_state=LeadState.ASSIGNED,
+            at=MONDAY_1000 + timedelta(hours=2),
+            reason="waiting_on_prospect",
+        ),
+        event_id="evt-p",
+        active=[clock],
+        sla=SLA,
+    ).changed[0]
+    assert (paused.is_paused, paused.next_due_at, paused.consumed_seconds) == (True, None, 2 * HOUR)
+    resumed_at = datetime(2026, 11, 24, 10, 0, tzinfo=NY)
+    resumed = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, from_state=LeadState.ASSIGNED, at=resumed_at, reason="prospect_replied"),
+        event_id="evt-r",
+        active=[paused],
+        sla=SLA,
+    ).changed[0]
+    assert not resumed.is_paused
+    assert resumed.paused_seconds == (resumed_at - paused.paused_at).total_seconds()  # type: ignore[operator]
+    # 22 business hours left from Tue 10:00: Tue 7h, Wed 8h, (Thu holiday), Fri 7h → Fri 16:00.
+    assert resumed.due_at == datetime(2026, 11, 27, 16, 0, tzinfo=NY)
+    assert remaining_business_seconds(resumed, now=resumed_at) == 22 * HOUR
+
+
+def test_a_paused_clock_fires_nothing() -> None:
+    clock = pause(opened(SlaClockKind.ACCEPTANCE, at=MONDAY_1000), at=MONDAY_1000 + timedelta(minutes=5))
+    assert due_steps(clock, now=MONDAY_1000 + timedelta(days=30)) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(gaps=st.lists(st.integers(min_value=60, max_value=20 * HOUR), min_size=1, max_size=6))
+def test_pauses_never_make_a_clock_due_sooner_and_never_count_paused_time(gaps: list[int]) -> None:
+    clock = opened(SlaClockKind.ACCEPTANCE, at=MONDAY_1000)
+    original_due = clock.due_at
+    at = MONDAY_1000
+    for index, gap in enumerate(gaps):
+        at += timedelta(seconds=gap)
+        clock = pause(clock, at=at) if index % 2 == 0 else resume(clock, at=at)
+    assert consumed_seconds(clock, at=at) <= (at - MONDAY_1000).total_seconds()
+    assert clock.due_at >= original_due or clock.is_paused
+
+
+# --- attainment ---------------------------------------------------------------------------------
+
+
+def test_attainment_per_rep_with_p50_and_p90() -> None:
+    base = opened(SlaClockKind.ACCEPTANCE, at=MONDAY_1000)
+    clocks = [meet(replace(base, clock_id=f"c{i}"), at=MONDAY_1000 + timedelta(minutes=10 * i)) for i in range(1, 11)]
+    clocks.append(meet(replace(base, clock_id="late", rep_id="ben"), at=MONDAY_1000 + timedelta(hours=6)))
+    rows = {r.group: r for r in attainment(clocks, group_by=GroupBy.REP, now=MONDAY_1000 + timedelta(days=1))}
+    assert (rows["ana.ortiz"].clocks, rows["ana.ortiz"].attainment) == (10, 1.0)
+    assert rows["ana.ortiz"].p50_business_seconds == 50 * 60
+    assert rows["ana.ortiz"].p90_business_seconds == 90 * 60
+    assert (rows["ben"].late, rows["ben"].attainment) == (1, 0.0)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([3.0, 1.0, 2.0], 50) == 2.0
+    assert percentile([1.0, 2.0], 90) == 2.0
+
+
+def test_instants_are_timezone_aware() -> None:
+    assert opened(SlaClockKind.ACCEPTANCE).due_at.tzinfo is not None
+    assert datetime.now(UTC).tzinfo is UTC

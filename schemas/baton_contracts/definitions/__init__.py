@@ -17,6 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from baton_contracts.definitions.base import Strict
+from baton_contracts.definitions.crm import CrmDefinitions
 from baton_contracts.definitions.qualification import QualificationDefinitions
 from baton_contracts.definitions.routing import Rep, RoutingDefinitions
 from baton_contracts.definitions.scoring import ScoringDefinitions
@@ -30,6 +31,7 @@ class Definitions(Strict):
     qualification: QualificationDefinitions
     routing: RoutingDefinitions
     sla: SlaDefinitions
+    crm: CrmDefinitions = CrmDefinitions()
 
 
 class LoadedDefinitions(Strict):
@@ -70,6 +72,7 @@ def definitions_version(raw: bytes) -> str:
 
 __all__ = [
     "EXAMPLE_PATH",
+    "CrmDefinitions",
     "Definitions",
     "DefinitionsError",
     "LoadedDefinitions",

@@ -2,25 +2,39 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
+import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import CloudEvent, Topic, dlq_topic, parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_handoff import SERVICE
+from baton_handoff.auth import store_bootstrap_key
+from baton_handoff.crm.delivery import CrmWebhookSender
+from baton_handoff.crm.endpoints import router as crm_router
+from baton_handoff.crm.service import apply_sla_events
 from baton_handoff.leads.endpoints import router as leads_router
 from baton_handoff.models import Base
 from baton_handoff.qualification.service import apply_lead_scored
+from baton_handoff.routing.endpoints import keys_router
+from baton_handoff.routing.endpoints import router as routing_router
+from baton_handoff.routing.service import drain_queue, seed_roster
 from baton_handoff.settings import HandoffSettings
-from baton_handoff.webhooks.endpoints import router as webhooks_router
+from baton_handoff.webhooks.endpoints import install_ingestion
+from baton_kit.aio import sleep_or_stop
 from baton_kit.clock import Clock, SystemClock
+from baton_kit.db import transaction
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
+
+log = structlog.get_logger(__name__)
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 
@@ -28,13 +42,23 @@ DESCRIPTION = """
 Baton hands a B2B lead from marketing to sales and proves it happened on time.
 
 * **Webhooks** ingest engagement events from marketing automation (202 once durable).
-* **Leads**: state, score explanation and lifecycle timeline; the CRM accepts assigned leads.
+* **Leads**: state, score explanation, qualification reasons, lifecycle timeline and SLA clocks.
+* **CRM**: accept, reject (reason taxonomy), first-response, disqualify, recycle, reassign, sql, opportunity,
+  won, lost. Every write takes an `Idempotency-Key`: a replay returns the first response, with no second effect.
+* **Routing**: the rep roster (teams, weights, capacities, working hours, out-of-office), accounts and owners
+  (with bulk import), a rep's queue.
+* **API keys** (`Authorization: Bearer bk_…` or `X-API-Key`): scopes `ingest`, `crm`, `read`, `admin`; a key
+  bound to a rep or a team acts only on its own leads. The first admin key comes from the `ADMIN_API_KEY`
+  setting.
 
 Errors are `application/problem+json` (RFC 9457).
 """
 
 
-def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: HandoffSettings, *, clock: Clock | None = None, crm_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """`crm_transport` replaces the network for the outbound CRM webhook (tests: `httpx.MockTransport`)."""
     clock = clock or SystemClock()
     definitions = load_definitions(settings.definitions_path or EXAMPLE_PATH)
 
@@ -44,11 +68,48 @@ def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> Fast
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
+            crm_webhook = bool(settings.crm_webhook_url)
+            async with transaction(runtime.sessions) as session:
+                await seed_roster(session, definitions=definitions, now=clock.now())
+                if settings.admin_api_key is not None:
+                    await store_bootstrap_key(session, settings.admin_api_key.get_secret_value(), now=clock.now())
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
                 await apply_lead_scored(
-                    session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now()
+                    session,
+                    events,
+                    definitions=definitions,
+                    outbox=runtime.outbox,
+                    now=clock.now(),
+                    crm_webhook=crm_webhook,
                 )
+
+            async def handle_sla(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
+                await apply_sla_events(
+                    session,
+                    events,
+                    definitions=definitions,
+                    outbox=runtime.outbox,
+                    now=clock.now(),
+                    crm_webhook=crm_webhook,
+                )
+
+            async def drain(stop: asyncio.Event) -> None:
+                while not stop.is_set():
+                    await sleep_or_stop(stop, settings.routing_queue_interval_seconds)
+                    if stop.is_set():
+                        return
+                    try:
+                        async with transaction(runtime.sessions) as session:
+                            await drain_queue(
+                                session,
+                                definitions=definitions,
+                                outbox=runtime.outbox,
+                                now=clock.now(),
+                                crm_webhook=crm_webhook,
+                            )
+                    except Exception:  # retried at the next tick; the queue is durable
+                        log.exception("routing queue pass failed")
 
             runtime.add_consumer(
                 topics=[Topic.LEAD_SCORED],
@@ -58,12 +119,40 @@ def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> Fast
                 event_id=lambda e: e.id,
                 dlq_topic=dlq_topic,
             )
-            yield
+            runtime.add_consumer(
+                topics=[Topic.SLA_EVENTS],
+                group_id=f"{settings.consumer_group}-sla",
+                handler=handle_sla,
+                decode=parse_event,
+                event_id=lambda e: e.id,
+                dlq_topic=dlq_topic,
+            )
+            runtime.workers.start("routing-queue", drain)
+            if settings.crm_webhook_url and settings.crm_webhook_secret is not None:
+                client = httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=crm_transport)
+                sender = CrmWebhookSender(
+                    sessions=runtime.sessions,
+                    client=client,
+                    url=settings.crm_webhook_url,
+                    secret=settings.crm_webhook_secret.get_secret_value(),
+                    clock=clock,
+                    max_attempts=settings.crm_webhook_max_attempts,
+                )
+                runtime.workers.start("crm-webhook", sender.run)
+            try:
+                yield
+            finally:
+                if settings.crm_webhook_url and settings.crm_webhook_secret is not None:
+                    await runtime.workers.shutdown()
+                    await client.aclose()
 
     app = FastAPI(title="Baton handoff", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.definitions = definitions
     install_problem_handlers(app)
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())
-    app.include_router(webhooks_router)
+    install_ingestion(app, settings)
     app.include_router(leads_router)
+    app.include_router(crm_router)
+    app.include_router(routing_router)
+    app.include_router(keys_router)
     return app

@@ -1,4 +1,4 @@
-"""The scoring service process: consumer of `lead.engagement`, outbox relay, and a small read API."""
+"""The scoring service process: consumer of `lead.engagement`, decay review, outbox relay, and a read API."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from baton_kit.clock import Clock, SystemClock
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
 from baton_scoring import SERVICE
+from baton_scoring.decay import DecayReview
 from baton_scoring.endpoints import router
 from baton_scoring.models import Base
-from baton_scoring.service import apply_engagement
+from baton_scoring.service import apply_events
 from baton_scoring.settings import ScoringSettings
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -34,9 +35,10 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
+            app.state.definitions = definitions
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
-                await apply_engagement(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now())
+                await apply_events(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now())
 
             runtime.add_consumer(
                 topics=[Topic.LEAD_ENGAGEMENT],
@@ -46,13 +48,28 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
                 event_id=lambda e: e.id,
                 dlq_topic=dlq_topic,
             )
+            review = DecayReview(
+                sessions=runtime.sessions,
+                definitions=definitions,
+                outbox=runtime.outbox,
+                clock=clock,
+                metrics=runtime.metrics,
+                interval_seconds=settings.decay_review_interval_seconds,
+                batch=settings.decay_review_batch,
+            )
+            runtime.workers.start("decay-review", review.run)
             yield
 
     app = FastAPI(
         title="Baton scoring",
-        version="0.1.0",
+        version="0.2.0",
         lifespan=lifespan,
-        description="Lead scores and their explanations. Scores are computed from `lead.engagement`.",
+        description=(
+            "Lead scores and their explanations. Scores are computed from `lead.engagement` (engagement and "
+            "profile events) under the shared definitions: ICP fit (never decays), engagement points with "
+            "per-rule half-lives and caps, demand state, and the lead's account. Every score names the "
+            "definitions version it used."
+        ),
     )
     install_problem_handlers(app)
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())

@@ -6,3 +6,7 @@ from baton_kit.settings import ServiceSettings
 class ScoringSettings(ServiceSettings):
     http_port: int = Field(default=8001, ge=1, le=65535)
     consumer_group: str = "baton-scoring"
+    decay_review_interval_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the decay review looks for leads whose band may drop."
+    )
+    decay_review_batch: int = Field(default=500, ge=1, le=10_000, description="Leads rescored per review transaction.")

@@ -16,6 +16,8 @@ from baton_kit.clock import Clock, SystemClock
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
 from baton_sla_monitor import SERVICE
+from baton_sla_monitor.calendars import check_calendar
+from baton_sla_monitor.delivery import ChannelConfig, DeliveryWorker
 from baton_sla_monitor.endpoints import router
 from baton_sla_monitor.models import Base
 from baton_sla_monitor.service import apply_lifecycle
@@ -28,6 +30,9 @@ MIGRATIONS = str(Path(__file__).parent / "migrations")
 def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     definitions = load_definitions(settings.definitions_path or EXAMPLE_PATH)
+    for calendar in definitions.definitions.sla.calendars.values():
+        check_calendar(calendar)  # an unknown holiday country fails start-up, not the first clock
+    channels = channel_config(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +40,20 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
-            timer = SlaTimer(sessions=runtime.sessions, outbox=runtime.outbox, clock=clock, metrics=runtime.metrics)
+            app.state.definitions = definitions
+            delivery = DeliveryWorker(sessions=runtime.sessions, clock=clock, config=channels)
+            timer = SlaTimer(
+                sessions=runtime.sessions,
+                outbox=runtime.outbox,
+                clock=clock,
+                metrics=runtime.metrics,
+                max_sleep_seconds=settings.timer_max_sleep_seconds,
+                on_alerts_queued=delivery.wake.set,
+            )
+
+            def on_clock_changed() -> None:
+                timer.wake.set()
+                delivery.wake.set()  # a stopped clock may have queued resolves
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
                 await apply_lifecycle(
@@ -44,7 +62,7 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
                     definitions=definitions,
                     outbox=runtime.outbox,
                     now=clock.now(),
-                    on_clock_opened=timer.wake.set,
+                    on_clock_opened=on_clock_changed,
                 )
 
             runtime.add_consumer(
@@ -56,6 +74,7 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
                 dlq_topic=dlq_topic,
             )
             runtime.workers.start("sla-timer", timer.run)
+            runtime.workers.start("sla-alert-delivery", delivery.run)
             yield
 
     app = FastAPI(
@@ -68,3 +87,18 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())
     app.include_router(router)
     return app
+
+
+def channel_config(settings: SlaMonitorSettings) -> ChannelConfig:
+    return ChannelConfig(
+        pagerduty_url=settings.pagerduty_url,
+        pagerduty_routing_key=settings.pagerduty_routing_key,
+        alertmanager_url=settings.alertmanager_url,
+        slack_webhook_url=settings.slack_webhook_url,
+        webhook_url=settings.webhook_url,
+        webhook_secret=settings.webhook_secret,
+        max_attempts=settings.delivery_max_attempts,
+        backoff_seconds=settings.delivery_backoff_seconds,
+        max_backoff_seconds=settings.delivery_max_backoff_seconds,
+        timeout_seconds=settings.delivery_timeout_seconds,
+    )

@@ -10,7 +10,8 @@ ALLOWED_TRANSITIONS: dict[S | None, frozenset[S]] = {
     None: frozenset({S.KNOWN}),
     S.KNOWN: frozenset({S.MQL, S.DISQUALIFIED}),
     S.MQL: frozenset({S.ASSIGNED, S.DISQUALIFIED}),
-    S.ASSIGNED: frozenset({S.SAL, S.REJECTED, S.DISQUALIFIED}),
+    # assigned → assigned is a reassignment to another rep (the CRM's `reassign`, or an SLA breach).
+    S.ASSIGNED: frozenset({S.ASSIGNED, S.SAL, S.REJECTED, S.DISQUALIFIED}),
     S.SAL: frozenset({S.SQL}),
     S.SQL: frozenset({S.OPPORTUNITY}),
     S.OPPORTUNITY: frozenset({S.WON, S.LOST}),
@@ -20,6 +21,10 @@ ALLOWED_TRANSITIONS: dict[S | None, frozenset[S]] = {
     S.RECYCLED: frozenset({S.MQL, S.DISQUALIFIED}),
     S.DISQUALIFIED: frozenset(),
 }
+
+
+TERMINAL_DECISIONS = frozenset({S.SAL, S.REJECTED, S.DISQUALIFIED})
+"""What can end an assignment: exactly one of these is recorded per assignment."""
 
 
 def is_allowed(current: S | None, to: S) -> bool:

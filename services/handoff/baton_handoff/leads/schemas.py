@@ -3,9 +3,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from baton_contracts.events import LeadState
+
+LEAD_EXAMPLE: dict[str, JsonValue] = {
+    "lead_id": "lead-7f3a",
+    "state": "assigned",
+    "score": 71,
+    "grade": "A2",
+    "fit_grade": "A",
+    "engagement_band": 2,
+    "rep_id": "ana.ortiz",
+    "team_id": "default",
+    "segment": "mid_market",
+    "intent": "high",
+    "updated_at": "2026-11-23T10:00:02Z",
+}
 
 
 class TransitionRead(BaseModel):
@@ -22,29 +36,52 @@ class TransitionRead(BaseModel):
     details: dict[str, Any]
 
 
-class LeadSummary(BaseModel):
+class ClockRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+    clock_id: str
+    kind: str
+    policy: str
+    rep_id: str | None
+    state: str = Field(description="running, warned, breached, met or cancelled, as the SLA monitor reported.")
+    started_at: datetime
+    due_at: datetime
+    escalation_level: int
+
+
+class LeadSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [LEAD_EXAMPLE]})
 
     lead_id: str
     state: LeadState
     score: float
+    grade: str | None = None
+    fit_grade: str | None = None
+    engagement_band: int | None = None
     rep_id: str | None
+    team_id: str | None = None
+    segment: str | None = None
+    intent: str | None = None
+    queued_at: datetime | None = None
     updated_at: datetime
 
 
 class LeadRead(LeadSummary):
     definitions_version: str
     created_at: datetime
+    profile: dict[str, Any] | None = None
+    account_id: str | None = None
+    scoring: dict[str, Any] | None = Field(default=None, description="What scoring reported last.")
+    qualification: dict[str, Any] | None = Field(
+        default=None, description="The last qualification decision: outcome, rule, reason, values, definitions version."
+    )
+    first_response: dict[str, Any] | None = None
+    requalify_after: datetime | None = None
     score_explanation: list[dict[str, Any]] = Field(description="Each scoring rule's contribution.")
     timeline: list[TransitionRead] = Field(description="Every lifecycle transition, oldest first.")
+    sla_clocks: list[ClockRead] = Field(default_factory=list, description="SLA clocks as reported on sla.events.")
 
 
 class LeadList(BaseModel):
     items: list[LeadSummary]
     total: int
-
-
-class AcceptLead(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"rep_id": "ana.ortiz"}]})
-
-    rep_id: str | None = Field(default=None, description="The accepting rep; must be the assigned rep when given.")

@@ -13,12 +13,17 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event
-from baton_contracts.definitions import LoadedDefinitions
-from baton_contracts.events import EventType, LeadState, LifecycleChanged
+from baton_contracts.events import (
+    Assignee,
+    EventType,
+    LeadState,
+    LifecycleChanged,
+    SlaClockEscalated,
+)
 from baton_handoff import SOURCE
-from baton_handoff.leads.exceptions import IllegalTransition, LeadNotFound, NotTheAssignedRep
+from baton_handoff.leads.exceptions import IllegalTransition, LeadNotFound
 from baton_handoff.leads.rules import is_allowed
-from baton_handoff.models import Lead, LifecycleTransition
+from baton_handoff.models import Lead, LifecycleTransition, SlaClockView
 from baton_kit.outbox import Outbox
 
 
@@ -46,9 +51,19 @@ async def get_lead_or_404(session: AsyncSession, lead_id: str, *, for_update: bo
 
 
 async def transition(
-    session: AsyncSession, lead: Lead, to: LeadState, *, change: Change, outbox: Outbox, rep_id: str | None = None
-) -> None:
-    """Move `lead` to `to`, or raise `IllegalTransition` (nothing written)."""
+    session: AsyncSession,
+    lead: Lead,
+    to: LeadState,
+    *,
+    change: Change,
+    outbox: Outbox,
+    rep_id: str | None = None,
+    assignee: Assignee | None = None,
+) -> str:
+    """Move `lead` to `to`, or raise `IllegalTransition` (nothing written). Returns the event id.
+
+    `assignee` is carried on the event for the SLA monitor (who holds the lead, their calendar).
+    """
     current = LeadState(lead.state) if lead.state else None
     if not is_allowed(current, to):
         assert current is not None
@@ -84,6 +99,9 @@ async def transition(
         definitions_version=change.definitions_version,
         cause_event_id=change.cause_event_id,
         rep_id=lead.rep_id,
+        assignee=assignee,
+        segment=lead.segment,
+        intent="high" if lead.intent == "high" else ("standard" if lead.intent else None),
         details=details,
     )
     await outbox.add_event(
@@ -99,46 +117,25 @@ async def transition(
         ),
         now=change.at,
     )
+    return event_id
 
 
-async def create_known_lead(session: AsyncSession, lead_id: str, *, change: Change, outbox: Outbox) -> Lead:
-    lead = Lead(
+def new_lead(lead_id: str, *, at: datetime, definitions_version: str) -> Lead:
+    return Lead(
         lead_id=lead_id,
         state=None,
         score=0.0,
         score_explanation=[],
-        definitions_version=change.definitions_version,
-        created_at=change.at,
-        updated_at=change.at,
+        definitions_version=definitions_version,
+        created_at=at,
+        updated_at=at,
     )
+
+
+async def create_known_lead(session: AsyncSession, lead_id: str, *, change: Change, outbox: Outbox) -> Lead:
+    lead = new_lead(lead_id, at=change.at, definitions_version=change.definitions_version)
     session.add(lead)
     await transition(session, lead, LeadState.KNOWN, change=change, outbox=outbox)
-    return lead
-
-
-async def accept(
-    session: AsyncSession,
-    *,
-    lead_id: str,
-    rep_id: str | None,
-    actor: str,
-    definitions: LoadedDefinitions,
-    outbox: Outbox,
-    now: datetime,
-) -> Lead:
-    """The assigned rep accepts the lead: assigned → sal."""
-    lead = await get_lead_or_404(session, lead_id, for_update=True)
-    if rep_id is not None and lead.state == LeadState.ASSIGNED and lead.rep_id != rep_id:
-        raise NotTheAssignedRep(lead_id=lead_id, assigned=lead.rep_id, caller=rep_id)
-    await transition(
-        session,
-        lead,
-        LeadState.SAL,
-        outbox=outbox,
-        change=Change(
-            actor=actor, reason="accepted by the assigned rep", definitions_version=definitions.version, at=now
-        ),
-    )
     return lead
 
 
@@ -149,14 +146,80 @@ async def timeline(session: AsyncSession, lead_id: str) -> list[LifecycleTransit
     return list(rows)
 
 
+async def clocks(session: AsyncSession, lead_id: str) -> list[SlaClockView]:
+    rows = await session.scalars(
+        select(SlaClockView).where(SlaClockView.lead_id == lead_id).order_by(SlaClockView.started_at)
+    )
+    return list(rows)
+
+
 async def list_leads(
-    session: AsyncSession, *, state: LeadState | None, rep_id: str | None, limit: int, offset: int
+    session: AsyncSession,
+    *,
+    state: LeadState | None,
+    rep_id: str | None,
+    team_id: str | None = None,
+    grade: str | None = None,
+    queued: bool | None = None,
+    updated_since: datetime | None = None,
+    limit: int,
+    offset: int,
 ) -> tuple[list[Lead], int]:
     query = select(Lead)
     if state is not None:
         query = query.where(Lead.state == state)
     if rep_id is not None:
         query = query.where(Lead.rep_id == rep_id)
+    if team_id is not None:
+        query = query.where(Lead.team_id == team_id)
+    if grade is not None:
+        query = query.where(Lead.grade == grade)
+    if queued is not None:
+        query = query.where(Lead.queued_at.is_not(None) if queued else Lead.queued_at.is_(None))
+    if updated_since is not None:
+        query = query.where(Lead.updated_at >= updated_since)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = await session.scalars(query.order_by(Lead.updated_at.desc(), Lead.lead_id).limit(limit).offset(offset))
     return list(rows), total
+
+
+CLOCK_STATES = {
+    EventType.SLA_CLOCK_STARTED: "running",
+    EventType.SLA_CLOCK_WARNED: "warned",
+    EventType.SLA_CLOCK_BREACHED: "breached",
+    EventType.SLA_CLOCK_MET: "met",
+    EventType.SLA_CLOCK_CANCELLED: "cancelled",
+    EventType.SLA_CLOCK_ESCALATED: None,  # keeps the state, raises the level
+    EventType.SLA_ALERT_RESOLVED: None,
+    EventType.SLA_REASSIGN_REQUESTED: None,
+}
+FINAL_CLOCK_STATES = frozenset({"met", "cancelled"})
+
+
+async def record_sla_event(session: AsyncSession, event_type: EventType, data: Any, *, now: datetime) -> None:
+    """Keep our view of an SLA clock (for GET lead). A late `warned` never reopens a met clock."""
+    if event_type not in CLOCK_STATES:
+        return
+    clock = await session.get(SlaClockView, data.clock_id)
+    if clock is None:
+        clock = SlaClockView(
+            clock_id=data.clock_id,
+            lead_id=data.lead_id,
+            kind=str(data.kind),
+            policy=data.policy,
+            rep_id=data.rep_id,
+            state="running",
+            started_at=data.started_at,
+            due_at=data.due_at,
+            updated_at=now,
+            escalation_level=0,
+        )
+        session.add(clock)
+    state = CLOCK_STATES[event_type]
+    late_warning = state == "warned" and clock.state == "breached"
+    if state is not None and clock.state not in FINAL_CLOCK_STATES and not late_warning:
+        clock.state = state
+    if isinstance(data, SlaClockEscalated):
+        clock.escalation_level = max(clock.escalation_level, data.level)
+    clock.due_at = data.due_at
+    clock.updated_at = now

@@ -1,7 +1,8 @@
-"""Apply `lead.scored`: keep the lead's score, make it an MQL when it qualifies, and route it.
+"""Apply `lead.scored`: keep the lead's score, decide the MQL gate, and route new MQLs.
 
 MQL and assignment are decided in the same transaction as the score that caused them, so a crash
-can leave a lead neither qualified-but-unassigned nor assigned twice.
+can leave a lead neither qualified-but-unassigned nor assigned twice. One routing context is
+shared by the whole consumer batch (the roster and accounts are loaded once per batch).
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import CloudEvent
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import EventType, LeadScored, LeadState
-from baton_handoff.leads.service import Change, create_known_lead, lock_lead, transition
-from baton_handoff.qualification.rules import qualify
-from baton_handoff.routing.service import choose_rep
+from baton_handoff.leads.service import Change, create_known_lead, transition
+from baton_handoff.models import Lead
+from baton_handoff.qualification.rules import Outcome, qualify
+from baton_handoff.routing.service import RoutingContext, prefetch_sources, route_lead
 from baton_kit.outbox import Outbox
 
 
@@ -28,54 +31,101 @@ async def apply_lead_scored(
     definitions: LoadedDefinitions,
     outbox: Outbox,
     now: datetime,
+    crm_webhook: bool = False,
 ) -> None:
-    for event in events:
-        if event.type == EventType.LEAD_SCORED:
-            await _apply_one(session, event, definitions=definitions, outbox=outbox, now=now)
+    scored = [e for e in events if e.type == EventType.LEAD_SCORED]
+    if not scored:
+        return
+    lead_ids = sorted({e.data.lead_id for e in scored})
+    leads = {
+        lead.lead_id: lead
+        for lead in await session.scalars(select(Lead).where(Lead.lead_id.in_(lead_ids)).with_for_update())
+    }
+    ctx = RoutingContext(definitions=definitions, crm_webhook=crm_webhook)
+    await prefetch_sources(session, ctx, lead_ids)
+    # One flush for the batch (at commit) instead of one per outbox row: the queries below do not
+    # read the rows this batch adds, except capacity counts, which flush first (routing.service).
+    with session.no_autoflush:
+        for event in scored:
+            await _apply_one(session, event, leads=leads, ctx=ctx, outbox=outbox, now=now)
 
 
 async def _apply_one(
     session: AsyncSession,
     event: CloudEvent[LeadScored],
     *,
-    definitions: LoadedDefinitions,
+    leads: dict[str, Lead],
+    ctx: RoutingContext,
     outbox: Outbox,
     now: datetime,
 ) -> None:
     scored = event.data
+    definitions = ctx.definitions
     system = Change(actor="system", reason="", definitions_version=definitions.version, at=now, cause_event_id=event.id)
-    lead = await lock_lead(session, scored.lead_id)
+    lead = leads.get(scored.lead_id)
     if lead is None:
         lead = await create_known_lead(
-            session,
-            scored.lead_id,
-            outbox=outbox,
-            change=replace(system, reason="first engagement scored"),
+            session, scored.lead_id, outbox=outbox, change=replace(system, reason="first engagement scored")
         )
-    lead.score = scored.score
-    lead.score_explanation = [c.model_dump() for c in scored.contributions]
-    lead.definitions_version = definitions.version
-    lead.updated_at = now
-    qualification = qualify(
-        state=LeadState(lead.state), score=scored.score, rules=definitions.definitions.qualification
+        leads[lead.lead_id] = lead
+    _keep_score(lead, scored, now=now, version=definitions.version)
+    decision = qualify(
+        state=LeadState(lead.state),
+        scored=scored,
+        rules=definitions.definitions.qualification,
+        now=now,
+        requalify_after=lead.requalify_after,
     )
-    if qualification is None:
+    if decision.outcome == Outcome.NOT_APPLICABLE:
         return
-    await transition(
+    record = {
+        "outcome": decision.outcome.value,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "details": decision.details,
+        "intent": decision.intent,
+        "definitions_version": definitions.version,
+        "scoring_definitions_version": scored.definitions_version,
+        "at": now.isoformat(),
+        "cause_event_id": event.id,
+    }
+    lead.qualification = record
+    why = replace(system, reason=decision.reason, details={"rule": decision.rule, **decision.details})
+    if decision.outcome == Outcome.DISQUALIFY:
+        await transition(session, lead, LeadState.DISQUALIFIED, outbox=outbox, change=why)
+        return
+    if decision.outcome != Outcome.MQL:
+        return
+    lead.intent = decision.intent
+    lead.requalify_after = None
+    await transition(session, lead, LeadState.MQL, outbox=outbox, change=why)
+    await route_lead(
         session,
         lead,
-        LeadState.MQL,
+        ctx=ctx,
         outbox=outbox,
-        change=replace(
-            system, reason=qualification.reason, details={"rule": qualification.rule, **qualification.details}
-        ),
+        change=replace(system, reason="", details={"qualified_by": decision.rule}),
     )
-    rep_id = await choose_rep(session, routing=definitions.definitions.routing)
-    await transition(
-        session,
-        lead,
-        LeadState.ASSIGNED,
-        outbox=outbox,
-        rep_id=rep_id,
-        change=replace(system, reason="round robin", details={"rotation": "default"}),
-    )
+
+
+def _keep_score(lead: Lead, scored: LeadScored, *, now: datetime, version: str) -> None:
+    lead.score = scored.score
+    lead.score_explanation = [c.model_dump(mode="json") for c in scored.contributions]
+    lead.fit_grade = scored.fit_grade
+    lead.engagement_band = scored.engagement_band
+    lead.grade = scored.grade
+    if scored.profile is not None:
+        lead.profile = scored.profile.model_dump(mode="json", exclude_none=True)
+    lead.scoring = {
+        "score": scored.score,
+        "fit_score": scored.fit_score,
+        "engagement_score": scored.engagement_score,
+        "demand_state": scored.demand_state,
+        "disqualifiers": list(scored.disqualifiers),
+        "high_intent": list(scored.high_intent),
+        "account": scored.account.model_dump(mode="json") if scored.account else None,
+        "scored_at": scored.scored_at.isoformat(),
+        "definitions_version": scored.definitions_version,
+    }
+    lead.definitions_version = version
+    lead.updated_at = now

@@ -82,4 +82,7 @@ class GenericWebhook(BaseModel):
 class IngestResult(BaseModel):
     accepted: int = Field(description="Events stored now and on their way to scoring.")
     duplicates: int = Field(description="Events already received before (same source and external_id): no effect.")
+    ignored: int = Field(
+        default=0, description="Events the source's mapping skips (e.g. deletions, anonymous visitors): no effect."
+    )
     lead_ids: list[str]

@@ -3,6 +3,10 @@
 Idempotent on (source, external_id): the receipt insert is `ON CONFLICT DO NOTHING`, and only the
 events it actually inserted get outbox rows. The 202 goes out after commit, so an accepted event
 is durable (outbox), and reaches Kafka even if the broker is down at that moment.
+
+Every format (generic, HubSpot, Segment, Standard Webhooks, CloudEvents) arrives here as
+`MappedEvent`s: an event with an activity becomes `EngagementRecorded`, one with profile fields
+`ProfileUpdated` (both when it has both). This function never commits.
 """
 
 from __future__ import annotations
@@ -17,35 +21,43 @@ from baton_contracts import Topic, new_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_handoff import SOURCE
 from baton_handoff.models import WebhookReceipt
-from baton_handoff.webhooks.rules import lead_id_from_email, normalise_email
-from baton_handoff.webhooks.schemas import GenericEvent, IngestResult
+from baton_handoff.webhooks.mapping import MappedEvent
+from baton_handoff.webhooks.schemas import IngestResult
 from baton_kit.outbox import Outbox
 
 
 async def ingest(
-    session: AsyncSession, *, source: str, events: list[GenericEvent], outbox: Outbox, now: datetime
+    session: AsyncSession,
+    *,
+    source: str,
+    events: list[MappedEvent],
+    outbox: Outbox,
+    now: datetime,
+    ignored: int = 0,
 ) -> IngestResult:
+    """`ignored`: events of the call the mapping skipped, reported back as such (they store nothing)."""
     unique = list({e.external_id: e for e in reversed(events)}.values())[::-1]  # first occurrence wins
-    planned = [(event, event.lead_id or lead_id_from_email(event.email or ""), str(uuid.uuid4())) for event in unique]
-    insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    if not unique:
+        return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
+    planned = [(event, event.lead_id, str(uuid.uuid4())) for event in unique]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
     inserted = set(
         (
             await session.execute(
                 insert(WebhookReceipt)
-                .values(
-                    [
-                        {
-                            "source": source,
-                            "external_id": e.external_id,
-                            "event_id": event_id,
-                            "lead_id": lead_id,
-                            "received_at": now,
-                        }
-                        for e, lead_id, event_id in planned
-                    ]
-                )
                 .on_conflict_do_nothing(index_elements=["source", "external_id"])
-                .returning(WebhookReceipt.external_id)
+                .returning(WebhookReceipt.external_id),
+                [
+                    {
+                        "source": source,
+                        "external_id": e.external_id,
+                        "event_id": event_id,
+                        "lead_id": lead_id,
+                        "received_at": now,
+                    }
+                    for e, lead_id, event_id in planned
+                ],
             )
         ).scalars()
     )
@@ -55,13 +67,14 @@ async def ingest(
     return IngestResult(
         accepted=len(inserted),
         duplicates=len(events) - len(inserted),
+        ignored=ignored,
         lead_ids=sorted({lead_id for _, lead_id, _ in planned}),
     )
 
 
 async def _queue(
     session: AsyncSession,
-    event: GenericEvent,
+    event: MappedEvent,
     *,
     lead_id: str,
     event_id: str,
@@ -69,43 +82,37 @@ async def _queue(
     outbox: Outbox,
     now: datetime,
 ) -> None:
-    email = normalise_email(event.email) if event.email else None
-    if event.profile is not None:
-        profile = ProfileUpdated(
-            lead_id=lead_id, occurred_at=event.occurred_at, source=source, email=email, **event.profile.model_dump()
-        )
-        await outbox.add_event(
-            session,
-            topic=Topic.LEAD_ENGAGEMENT,
-            now=now,
-            cloud_event=new_event(
-                event_type=EventType.PROFILE_UPDATED,
-                source=SOURCE,
-                subject=lead_id,
-                data=profile,
-                time=now,
-                id=f"{event_id}:profile",
-            ),
-        )
+    if event.profile:
+        fields = {**event.profile, "email": event.profile.get("email") or event.email}
+        profile = ProfileUpdated(lead_id=lead_id, occurred_at=event.occurred_at, source=source, **fields)
+        await _publish(session, outbox, EventType.PROFILE_UPDATED, profile, id=f"{event_id}:profile", now=now)
+    if event.activity is None:
+        return  # a profile-only event (HubSpot property change, Segment identify)
     engagement = EngagementRecorded(
         lead_id=lead_id,
         activity=event.activity,
         occurred_at=event.occurred_at,
         source=source,
         external_id=event.external_id,
-        email=email,
+        email=event.email,
         properties=event.properties,
     )
+    await _publish(session, outbox, EventType.ENGAGEMENT_RECORDED, engagement, id=event_id, now=now)
+
+
+async def _publish(
+    session: AsyncSession,
+    outbox: Outbox,
+    event_type: EventType,
+    data: ProfileUpdated | EngagementRecorded,
+    *,
+    id: str,
+    now: datetime,
+) -> None:
+    """Queue one event about `data.lead_id` on the engagement topic."""
     await outbox.add_event(
         session,
         topic=Topic.LEAD_ENGAGEMENT,
         now=now,
-        cloud_event=new_event(
-            event_type=EventType.ENGAGEMENT_RECORDED,
-            source=SOURCE,
-            subject=lead_id,
-            data=engagement,
-            time=now,
-            id=event_id,
-        ),
+        cloud_event=new_event(event_type=event_type, source=SOURCE, subject=data.lead_id, data=data, time=now, id=id),
     )

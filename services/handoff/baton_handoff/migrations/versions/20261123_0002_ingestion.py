@@ -1,5 +1,10 @@
 """ingestion sources, secrets, dedupe and rate limits (issue 4, webhooks)
 
+Intentionally empty: every source dedupes in `webhook_receipts` (0001; unique on source +
+external_id, where external_id is HubSpot `eventId`, Segment `messageId`, Standard Webhooks
+`webhook-id` or CloudEvents `source id`); signing secrets are settings (`WEBHOOK_SECRETS`), source
+mappings a YAML file, and rate limits in memory per process. Kept so the chain stays 0001 → 0002 → 0003.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-23

@@ -1,0 +1,344 @@
+"""Scoring throughput, every figure measured in the same run on one broker (3 partitions):
+
+- raw limit: an aiokafka consume + batched produce loop, no processing;
+- the real scoring service as a process (consume → score → database → outbox → publish), SQLite and PostgreSQL;
+- the same job in Quix Streams with RocksDB state and with in-memory state, and in Bytewax (in-memory);
+  these run in `.bench/venv` (created on first use), since their pins conflict with the services'.
+
+    python bench/scoring_throughput.py                 # short form: 20,000 events over 2,000 leads
+    python bench/scoring_throughput.py --full          # the issue's size: 100,000 events over 10,000 leads
+    python bench/scoring_throughput.py --only raw,sqlite
+
+Rates are records per second from the first record consumed to the last output published. Prints
+JSON: each contender's rate, its ratio to the raw limit and to Quix Streams + RocksDB, and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from baton_contracts import Topic, new_event
+from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
+from baton_contracts.topics import ALL_TOPICS
+from baton_kit.broker import EmbeddedBroker, ensure_topics
+from baton_kit.producer import create_producer
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER_VENV = ROOT / ".bench" / "venv"
+PARTITIONS = 3
+ACTIVITIES = [
+    ("page_view", 50, {"url": "/product/lineage"}),
+    ("page_view", 6, {"url": "/pricing"}),
+    ("email_click", 12, {"campaign": "nurture-02"}),
+    ("pricing_page_view", 5, {"url": "/pricing"}),
+    ("content_download", 8, {"asset": "data-downtime-report"}),
+    ("webinar_attended", 3, {"webinar": "schema drift"}),
+    ("form_submit", 4, {"form": "gated-content"}),
+    ("demo_request", 2, {"form": "demo"}),
+    ("unsubscribe", 1, {}),
+    ("podcast_listen", 1, {}),
+]
+
+
+def sample(events: int, leads: int) -> list[bytes]:
+    """`events` CloudEvents over `leads` leads: each lead's first event is its profile, then engagement."""
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    weights = [w for _, w, _ in ACTIVITIES]
+    out: list[bytes] = []
+    for n in range(events):
+        lead = n % leads
+        lead_id = f"bench-{lead:06d}"
+        at = now - timedelta(minutes=rng.randint(0, 30 * 24 * 60))
+        if n < leads:
+            data: Any = ProfileUpdated(
+                lead_id=lead_id,
+                occurred_at=at,
+                source="bench",
+                email=f"p{lead}@co{lead % 900}.example",
+                title=rng.choice(["VP of Data", "Data Engineer", "Recruiter"]),
+                employees=rng.choice([40, 300, 1200, 20000]),
+                country=rng.choice(["US", "DE", "IN"]),
+                industry="Computer Software",
+            )
+            kind = EventType.PROFILE_UPDATED
+        else:
+            activity, _, properties = rng.choices(ACTIVITIES, weights=weights)[0]
+            data = EngagementRecorded(
+                lead_id=lead_id,
+                activity=activity,
+                occurred_at=at,
+                source="bench",
+                external_id=f"x-{n}",
+                properties=properties,
+            )
+            kind = EventType.ENGAGEMENT_RECORDED
+        out.append(
+            new_event(event_type=kind, source="/bench", subject=lead_id, data=data, time=now).model_dump_json().encode()
+        )
+    return out
+
+
+async def produce_all(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = create_producer(bootstrap_servers=bootstrap, client_id="bench")
+    await producer.start()
+    try:
+        pending = []
+        for value in values:
+            key = json.loads(value)["subject"].encode()
+            pending.append(await producer.send(topic, value=value, key=key))
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def raw_limit(bootstrap: str, topic: str, expect: int) -> dict[str, Any]:
+    """Consume everything and produce each record to another topic in batches: no processing, no database."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+    )
+    producer = create_producer(bootstrap_servers=bootstrap, client_id="bench-raw")
+    await consumer.start()
+    await producer.start()
+    count, first = 0, None
+    try:
+        while count < expect:
+            batches = await consumer.getmany(timeout_ms=200, max_records=500)
+            for tp, records in batches.items():
+                first = first or time.perf_counter()
+                deliveries = [await producer.send("bench.raw.out", value=r.value, key=r.key) for r in records]
+                await asyncio.gather(*deliveries)
+                await consumer.commit({tp: records[-1].offset + 1})
+                count += len(records)
+        seconds = time.perf_counter() - (first or time.perf_counter())
+    finally:
+        await consumer.stop()
+        await producer.stop()
+    return {"contender": "raw", "records": count, "seconds": seconds}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def metric(text: str, name: str) -> float:
+    return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE))
+
+
+async def service(bootstrap: str, expect: int, leads: int, *, database_url: str, name: str) -> dict[str, Any]:
+    """The scoring service as a process; done when every record is applied and the outbox is drained."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "HTTP_PORT": str(port),
+        "CONSUMER_GROUP": f"bench-{name}-{uuid.uuid4().hex[:6]}",
+        "LOG_LEVEL": "WARNING",
+        "CONSUMER_MAX_BATCH": "500",
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    }
+    log = tempfile.NamedTemporaryFile(prefix=f"bench-scoring-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen([sys.executable, "-m", "baton_scoring"], env=env, stdout=log, stderr=log)  # noqa: ASYNC220 (Popen returns at once)
+    first = last = None
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"scoring exited {process.returncode}; see {log.name}")
+                try:
+                    text = (await client.get("/metrics")).text
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+                    continue
+                applied = metric(text, "baton_scoring_records_applied_total")
+                now = time.perf_counter()
+                if applied and first is None:
+                    first = now  # within one poll (50 ms) of the first batch committing
+                published = metric(text, "baton_scoring_outbox_published_total")
+                emitted = metric(text, "baton_scoring_scores_emitted_total")
+                if applied >= expect and published >= emitted:
+                    last = now
+                    break
+                await asyncio.sleep(0.05)
+        rss_mb = _peak_rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+    return {
+        "contender": f"service-{name}",
+        "records": expect,
+        "seconds": (last or 0) - (first or 0),
+        "peak_rss_mb": rss_mb,
+        "lead_scored_emitted": emitted,
+        "log": log.name,
+    }
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def ensure_peer_venv() -> Path:
+    """`.bench/venv` with the root pyproject's `bench` group (Quix Streams, Bytewax), made on first use."""
+    python = PEER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "pip>=25.1"], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--group", "bench"], check=True, cwd=ROOT)
+    return python
+
+
+def peer(contender: str, bootstrap: str, topic: str, expect: int) -> dict[str, Any]:
+    python = ensure_peer_venv()
+    out = subprocess.run(
+        [
+            str(python),
+            str(ROOT / "bench" / "scoring_peers.py"),
+            contender,
+            bootstrap,
+            topic,
+            str(expect),
+            f"bench.{contender}.out",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"contender": contender, "error": (out.stderr or out.stdout)[-800:]}
+    return dict(json.loads(lines[-1]))
+
+
+async def postgres_url() -> tuple[str, str] | None:
+    import asyncpg
+
+    admin = os.environ.get("BATON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    dsn = admin.replace("+asyncpg", "")
+    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        connection = await asyncpg.connect(dsn, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return None
+    await connection.execute(f'CREATE DATABASE "{name}"')
+    await connection.close()
+    return admin.rsplit("/", 1)[0] + f"/{name}", name
+
+
+async def drop_postgres(name: str) -> None:
+    import asyncpg
+
+    admin = os.environ.get("BATON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+    connection = await asyncpg.connect(admin.replace("+asyncpg", ""), timeout=3)
+    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await connection.close()
+
+
+async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    broker = None
+    if external:
+        bootstrap = external
+    else:
+        broker = EmbeddedBroker(log_path=Path(tempfile.mkdtemp()) / "tansu.log")
+        broker.start()
+        bootstrap = broker.bootstrap_servers
+    results: list[dict[str, Any]] = []
+    try:
+        topics = [*ALL_TOPICS, "bench.raw.out", *(f"bench.{p}.out" for p in ("quix-rocksdb", "quix-memory", "bytewax"))]
+        await ensure_topics(bootstrap, topics, partitions=PARTITIONS)
+        values = sample(events, leads)
+        await produce_all(bootstrap, Topic.LEAD_ENGAGEMENT, values)
+        tmp = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+        if "raw" in only:
+            results.append(await raw_limit(bootstrap, Topic.LEAD_ENGAGEMENT, events))
+        if "sqlite" in only:
+            results.append(
+                await service(bootstrap, events, leads, database_url=f"sqlite+aiosqlite:///{tmp}/s.db", name="sqlite")
+            )
+            results[-1]["database_mb_per_100k_leads"] = _size_mb(tmp / "s.db") * 100_000 / leads
+        if "postgresql" in only:
+            created = await postgres_url()
+            if created is None:
+                results.append({"contender": "service-postgresql", "error": "PostgreSQL unreachable"})
+            else:
+                url, name = created
+                try:
+                    results.append(await service(bootstrap, events, leads, database_url=url, name="postgresql"))
+                finally:
+                    await drop_postgres(name)
+        for contender in ("quix-rocksdb", "quix-memory", "bytewax"):
+            if contender in only:
+                results.append(peer(contender, bootstrap, Topic.LEAD_ENGAGEMENT, events))
+    finally:
+        if broker is not None:
+            broker.stop()
+    return summarise(results, events=events, leads=leads)
+
+
+def _size_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*")) / 1e6
+
+
+def summarise(results: list[dict[str, Any]], *, events: int, leads: int) -> dict[str, Any]:
+    for result in results:
+        if result.get("seconds"):
+            result["events_per_second"] = round(result["records"] / result["seconds"], 1)
+    rate = {r["contender"]: r.get("events_per_second") for r in results}
+    raw, quix = rate.get("raw"), rate.get("quix-rocksdb")
+    for result in results:
+        mine = result.get("events_per_second")
+        if mine and raw:
+            result["ratio_to_raw"] = round(mine / raw, 3)
+        if mine and quix:
+            result["ratio_to_quix_rocksdb"] = round(mine / quix, 3)
+        if "peak_rss_mb" in result:
+            result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
+    return {"events": events, "leads": leads, "partitions": PARTITIONS, "results": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="100,000 events over 10,000 leads")
+    parser.add_argument("--events", type=int)
+    parser.add_argument("--leads", type=int)
+    parser.add_argument("--only", default="raw,sqlite,postgresql,quix-rocksdb,quix-memory,bytewax")
+    args = parser.parse_args()
+    events = args.events or (100_000 if args.full else 20_000)
+    leads = args.leads or (10_000 if args.full else 2_000)
+    print(json.dumps(asyncio.run(run(events, leads, set(args.only.split(",")))), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""Protective limits on webhook calls: body size (413), JSON nesting depth (400), rate per key (429).
+
+The size and depth limits run in an ASGI middleware in front of every `POST /v1/webhooks/…`,
+before any endpoint or parser sees the body: a declared `Content-Length` over the limit is refused
+without reading a byte, and a chunked body is refused as soon as it passes the limit (the rest is
+never read). The depth is measured on the raw bytes (brackets outside strings), so a deeply nested
+document never reaches a recursive parser.
+
+The rate limit is a token bucket per key (the source, or the API key once keys exist), kept **in
+memory per process**: with N replicas a key may get up to N times the rate. That is the documented
+trade-off for not putting a database write on every call; a shared limit belongs at the proxy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from baton_handoff.webhooks.exceptions import BodyTooLarge, TooDeep
+from baton_kit.http import Problem, problem_response
+
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes, *, stop_above: int | None = None) -> int:
+    """The deepest nesting of arrays/objects in `raw` (0 for a scalar), without parsing it.
+
+    Brackets inside strings do not count. Stops counting once above `stop_above`.
+    """
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if stop_above is not None and deepest > stop_above:
+                    return deepest
+        else:
+            depth -= 1
+    return deepest
+
+
+class WebhookLimits:
+    """ASGI middleware: size and depth limits for `POST` under `prefix`; other requests pass through."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int, prefix: str = "/v1/webhooks/") -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._read(scope, receive)
+        except Problem as problem:
+            await _respond(problem, scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        depth = json_depth(body, stop_above=self.max_depth)
+        if depth > self.max_depth:
+            await _respond(
+                TooDeep(f"body: nested deeper than {self.max_depth} levels", extra={"field": "body"}),
+                scope,
+                receive,
+                send,
+            )
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = 0
+                if declared > self.max_bytes:
+                    raise self._too_large(f"Content-Length {declared}")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise self._too_large(f"more than {size} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    def _too_large(self, what: str) -> BodyTooLarge:
+        return BodyTooLarge(
+            f"body: {what}; the limit is {self.max_bytes} bytes (split the batch)",
+            extra={"field": "body", "limit_bytes": self.max_bytes},
+        )
+
+
+async def _respond(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
+    response = problem_response(
+        status=problem.status,
+        title=problem.title,
+        detail=problem.detail,
+        type=problem.type,
+        headers={**problem.headers, "Connection": "close"},
+        **problem.extra,
+    )
+    await response(scope, receive, send)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class TokenBuckets:
+    """Token buckets by key: `rate` tokens per second, at most `burst` saved. Least recently used
+    keys are forgotten beyond `max_keys` (a forgotten key starts full again)."""
+
+    def __init__(self, *, rate: float, burst: int, max_keys: int = 10_000) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.max_keys = max_keys
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def take(self, key: str, *, now: float) -> float:
+        """Take one token: 0.0 when granted, else the seconds until one will be available."""
+        bucket = self._buckets.pop(key, None) or _Bucket(tokens=self.burst, at=now)
+        bucket.tokens = min(self.burst, bucket.tokens + max(0.0, now - bucket.at) * self.rate)
+        bucket.at = now
+        self._buckets[key] = bucket
+        if len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate

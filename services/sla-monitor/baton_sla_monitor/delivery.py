@@ -1,0 +1,366 @@
+"""On-call delivery: sends committed `sla_alert_deliveries` rows to PagerDuty, Alertmanager, Slack and a
+Standard-Webhooks-signed generic webhook.
+
+Delivery is driven from committed state, never from the consumer's or timer's transaction: a row
+is leased (`next_attempt_at` pushed ahead, claimed `FOR UPDATE SKIP LOCKED`), sent, then marked.
+A crash between sending and marking sends it again after the lease: delivery is at least once,
+and every channel de-duplicates on a stable key (PagerDuty `dedup_key`, Alertmanager's label set,
+the webhook's `webhook-id`). 429, 5xx, 408 and timeouts are retried with exponential backoff (a
+429's `Retry-After` is honoured); other 4xx and the last failed try leave a dead-letter row
+(`state = dead`, `last_error`). Secrets (routing key, Slack URL, webhook secret) come from
+settings as `SecretStr`, and errors are recorded as status codes or exception class names only,
+so neither logs nor the table ever hold one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from prometheus_client import Counter, Histogram
+from pydantic import SecretStr
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from baton_kit.aio import wait_any
+from baton_kit.clock import Clock
+from baton_kit.db import transaction
+from baton_sla_monitor.models import AlertDelivery, DeliveryState
+
+log = structlog.get_logger(__name__)
+
+DELIVERIES = Counter(
+    "baton_sla_monitor_alert_deliveries_total",
+    "Alert delivery attempts by channel and outcome (sent, retry, dead, skipped).",
+    ["channel", "outcome"],
+)
+DELIVERY_SECONDS = Histogram(
+    "baton_sla_monitor_alert_delivery_seconds",
+    "Time of one delivery attempt.",
+    ["channel"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+)
+_WEBHOOK_IDS = uuid.UUID("0c9e1d55-54a3-4f55-8d3c-2f7e3c7b1a10")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    pagerduty_url: str = "https://events.pagerduty.com/v2/enqueue"
+    pagerduty_routing_key: SecretStr | None = None
+    alertmanager_url: str | None = None
+    slack_webhook_url: SecretStr | None = None
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    max_attempts: int = 8
+    backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 300.0
+    timeout_seconds: float = 10.0
+    lease_seconds: float = 30.0
+
+    def configured(self, channel: str) -> bool:
+        return {
+            "pagerduty": self.pagerduty_routing_key is not None,
+            "alertmanager": self.alertmanager_url is not None,
+            "slack": self.slack_webhook_url is not None,
+            "webhook": self.webhook_url is not None and self.webhook_secret is not None,
+        }.get(channel, False)
+
+
+@dataclass(frozen=True)
+class Request:
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+class Permanent(Exception):
+    """Not worth retrying (a 4xx other than 408/429): dead-lettered at once."""
+
+
+class Retryable(Exception):
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+# --- wire formats (pure) -----------------------------------------------------------------------
+
+
+def summary(alert: dict[str, Any]) -> str:
+    step = alert["step"]
+    what = {"breach": "breached"}.get(step, step.replace("_", " "))
+    rep = alert.get("rep_id") or "unassigned"
+    return (
+        f"SLA {alert['kind']} ({alert['policy']}) {what} for lead {alert['lead_id']}, rep {rep}, due {alert['due_at']}"
+    )
+
+
+def pagerduty_event(alert: dict[str, Any], *, routing_key: str) -> dict[str, Any]:
+    """PagerDuty Events API v2: one incident per (clock, step), resolved by the same `dedup_key`."""
+    if alert["action"] == "resolve":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert["dedup_key"]}
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert["dedup_key"],
+        "payload": {
+            "summary": summary(alert)[:1024],
+            "source": "baton-sla-monitor",
+            "severity": alert["severity"],
+            "timestamp": alert["at"],
+            "component": alert["kind"],
+            "group": alert.get("team_id") or "unassigned",
+            "class": alert["step"],
+            "custom_details": {
+                k: alert.get(k)
+                for k in ("lead_id", "rep_id", "team_id", "manager_id", "policy", "due_at", "step_due_at", "target")
+            },
+        },
+    }
+
+
+def alertmanager_alerts(alert: dict[str, Any]) -> list[dict[str, Any]]:
+    """Alertmanager `POST /api/v2/alerts`: the label set identifies the alert; `endsAt` resolves it."""
+    labels = {
+        "alertname": "BatonSlaStep",
+        "service": "baton-sla-monitor",
+        "severity": alert["severity"],
+        "kind": alert["kind"],
+        "policy": alert["policy"],
+        "step": alert["step"],
+        "lead_id": alert["lead_id"],
+        "clock_id": alert["clock_id"],
+    }
+    body: dict[str, Any] = {
+        "labels": labels,
+        "annotations": {"summary": summary(alert), "rep_id": alert.get("rep_id") or "", "due_at": alert["due_at"]},
+        "startsAt": alert["at"] if alert["action"] == "trigger" else alert.get("step_due_at") or alert["at"],
+        "generatorURL": f"/v1/leads/{alert['lead_id']}/clocks",
+    }
+    if alert["action"] == "resolve":
+        body.pop("startsAt")
+        body["endsAt"] = alert["at"]
+    return [body]
+
+
+def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
+    if alert["action"] == "resolve":
+        return {"text": f":white_check_mark: SLA {alert['kind']} for lead {alert['lead_id']} handled; alerts resolved."}
+    icon = {"warning": ":hourglass_flowing_sand:", "error": ":rotating_light:", "critical": ":fire:"}
+    return {"text": f"{icon.get(alert['severity'], '')} {summary(alert)}".strip()}
+
+
+def standard_webhook(alert: dict[str, Any], *, msg_id: str, secret: str, now: datetime) -> tuple[bytes, dict[str, str]]:
+    """Standard Webhooks v1: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>` over
+    `{id}.{timestamp}.{body}`, keyed by the base64 secret after its `whsec_` prefix."""
+    event_type = "baton.sla.alert_triggered" if alert["action"] == "trigger" else "baton.sla.alert_resolved"
+    body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": alert}, separators=(",", ":")).encode()
+    timestamp = str(int(now.timestamp()))
+    signature = sign_webhook(secret, msg_id=msg_id, timestamp=timestamp, body=body)
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": f"v1,{signature}",
+    }
+    return body, headers
+
+
+def sign_webhook(secret: str, *, msg_id: str, timestamp: str, body: bytes) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def build_request(
+    delivery_id: str, channel: str, alert: dict[str, Any], config: ChannelConfig, *, now: datetime
+) -> Request:
+    json_headers = {"content-type": "application/json"}
+    if channel == "pagerduty":
+        assert config.pagerduty_routing_key is not None
+        body = pagerduty_event(alert, routing_key=config.pagerduty_routing_key.get_secret_value())
+        return Request(config.pagerduty_url, json.dumps(body).encode(), json_headers)
+    if channel == "alertmanager":
+        assert config.alertmanager_url is not None
+        url = config.alertmanager_url.rstrip("/") + "/api/v2/alerts"
+        return Request(url, json.dumps(alertmanager_alerts(alert)).encode(), json_headers)
+    if channel == "slack":
+        assert config.slack_webhook_url is not None
+        return Request(
+            config.slack_webhook_url.get_secret_value(), json.dumps(slack_message(alert)).encode(), json_headers
+        )
+    if channel == "webhook":
+        assert config.webhook_url is not None
+        assert config.webhook_secret is not None
+        msg_id = "msg_" + uuid.uuid5(_WEBHOOK_IDS, delivery_id).hex
+        body_bytes, headers = standard_webhook(
+            alert, msg_id=msg_id, secret=config.webhook_secret.get_secret_value(), now=now
+        )
+        return Request(config.webhook_url, body_bytes, headers)
+    raise Permanent(f"unknown channel {channel}")
+
+
+def backoff(attempts: int, config: ChannelConfig) -> float:
+    """Seconds before try `attempts + 1`: base * 2^(attempts-1), capped."""
+    return float(min(config.backoff_seconds * 2 ** max(attempts - 1, 0), config.max_backoff_seconds))
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        config: ChannelConfig,
+        batch_size: int = 50,
+        max_sleep_seconds: float = 2.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.config = config
+        self.batch_size = batch_size
+        self.max_sleep_seconds = max_sleep_seconds
+        self.transport = transport
+        self.wake = asyncio.Event()
+
+    def notify(self) -> Callable[[], None]:
+        return self.wake.set
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=self.config.timeout_seconds, transport=self.transport) as client:
+            backoff_seconds = 0.1
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    delay = await self.pass_once(client)
+                    backoff_seconds = 0.1
+                except Exception:
+                    log.warning("alert delivery pass failed; retrying", exc_info=True)
+                    delay, backoff_seconds = backoff_seconds, min(backoff_seconds * 2, 10.0)
+                await wait_any(stop, self.wake, timeout=delay)
+
+    async def pass_once(self, client: httpx.AsyncClient) -> float:
+        """Lease a batch, send it, record outcomes; returns seconds until the next pending try."""
+        now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.config.lease_seconds)
+        async with transaction(self.sessions) as session:
+            rows = list(
+                await session.scalars(
+                    select(AlertDelivery)
+                    .where(AlertDelivery.state == DeliveryState.PENDING, AlertDelivery.next_attempt_at <= now)
+                    .order_by(AlertDelivery.next_attempt_at)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            leased = [(r.delivery_id, r.channel, dict(r.alert), r.attempts) for r in rows]
+            for row in rows:
+                row.next_attempt_at = lease_until
+        if leased:
+            outcomes = await asyncio.gather(*(self._send(client, *item) for item in leased))
+            async with transaction(self.sessions) as session:
+                for (delivery_id, _channel, _alert, attempts), (state, error, retry_after) in zip(
+                    leased, outcomes, strict=True
+                ):
+                    marked = await session.get(AlertDelivery, delivery_id, with_for_update=True)
+                    if marked is None or marked.state != DeliveryState.PENDING:
+                        continue
+                    done_at = self.clock.now()
+                    row = marked
+                    row.attempts = attempts + 1
+                    row.last_error = error
+                    if state == DeliveryState.PENDING:
+                        wait = retry_after if retry_after is not None else backoff(row.attempts, self.config)
+                        row.next_attempt_at = done_at + timedelta(seconds=wait)
+                    else:
+                        row.state = state
+                        row.sent_at = done_at if state == DeliveryState.SENT else None
+            if len(leased) == self.batch_size:
+                return 0.0
+        async with self.sessions() as session:
+            upcoming: datetime | None = await session.scalar(
+                select(func.min(AlertDelivery.next_attempt_at)).where(AlertDelivery.state == DeliveryState.PENDING)
+            )
+        if upcoming is None:
+            return self.max_sleep_seconds
+        return min(max((upcoming - self.clock.now()).total_seconds(), 0.0), self.max_sleep_seconds)
+
+    async def _send(
+        self, client: httpx.AsyncClient, delivery_id: str, channel: str, alert: dict[str, Any], attempts: int
+    ) -> tuple[DeliveryState, str | None, float | None]:
+        if not self.config.configured(channel):
+            DELIVERIES.labels(channel=channel, outcome="skipped").inc()
+            return DeliveryState.SKIPPED, "channel not configured", None
+        started = asyncio.get_running_loop().time()
+        try:
+            request = build_request(delivery_id, channel, alert, self.config, now=self.clock.now())
+            await self._post(client, request)
+        except Permanent as exc:
+            DELIVERIES.labels(channel=channel, outcome="dead").inc()
+            log.warning(
+                "alert delivery refused; dead-lettered", channel=channel, delivery_id=delivery_id, error=str(exc)
+            )
+            return DeliveryState.DEAD, str(exc), None
+        except Retryable as exc:
+            if attempts + 1 >= self.config.max_attempts:
+                DELIVERIES.labels(channel=channel, outcome="dead").inc()
+                log.warning(
+                    "alert delivery failed its last try; dead-lettered",
+                    channel=channel,
+                    delivery_id=delivery_id,
+                    attempts=attempts + 1,
+                    error=str(exc),
+                )
+                return DeliveryState.DEAD, str(exc), None
+            DELIVERIES.labels(channel=channel, outcome="retry").inc()
+            log.info(
+                "alert delivery failed; will retry",
+                channel=channel,
+                delivery_id=delivery_id,
+                attempts=attempts + 1,
+                error=str(exc),
+            )
+            return DeliveryState.PENDING, str(exc), exc.retry_after
+        finally:
+            DELIVERY_SECONDS.labels(channel=channel).observe(asyncio.get_running_loop().time() - started)
+        DELIVERIES.labels(channel=channel, outcome="sent").inc()
+        log.info("alert delivered", channel=channel, delivery_id=delivery_id, action=alert["action"])
+        return DeliveryState.SENT, None, None
+
+    async def _post(self, client: httpx.AsyncClient, request: Request) -> None:
+        try:
+            response = await client.post(request.url, content=request.body, headers=request.headers)
+        except httpx.TimeoutException as exc:
+            raise Retryable(f"timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise Retryable(f"transport error ({type(exc).__name__})") from None
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        if status == 429 or status == 408 or status >= 500:
+            raise Retryable(f"HTTP {status}", retry_after=_retry_after(response))
+        raise Permanent(f"HTTP {status}")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return min(max(float(value), 0.0), 300.0)
+    except ValueError:
+        return None

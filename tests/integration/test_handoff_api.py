@@ -1,0 +1,230 @@
+"""The handoff API in-process on SQLite and PostgreSQL: qualification recorded and shown, the CRM
+contract, idempotency keys, API-key scopes, routing through the roster API."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from test_handoff_harness import Handoff, running_handoff, scored
+
+
+@pytest.fixture
+async def handoff(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[Handoff]:
+    async with running_handoff(database_url=database_url, kafka_bootstrap=kafka_bootstrap, tmp_path=tmp_path) as h:
+        yield h
+
+
+async def test_qualified_lead_is_assigned_and_get_shows_why_with_the_definitions_version(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-1"))
+    lead = await handoff.lead("lead-1")
+    assert lead["state"] == "assigned"
+    assert [(t["from_state"], t["to_state"]) for t in lead["timeline"]] == [
+        (None, "known"),
+        ("known", "mql"),
+        ("mql", "assigned"),
+    ]
+    mql = lead["timeline"][1]
+    assert mql["details"]["rule"] == "matrix"
+    assert mql["details"]["fit_grade"] == "A"
+    assert lead["qualification"]["outcome"] == "mql"
+    assert lead["qualification"]["definitions_version"].startswith("sha256:")
+    assert lead["rep_id"]
+    assert lead["segment"] == "mid_market"
+
+
+async def test_accept_then_second_accept_is_409_with_current_state(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-2"))
+    rep = (await handoff.lead("lead-2"))["rep_id"]
+    first = await handoff.client.post("/v1/leads/lead-2/accept", json={"rep_id": rep})
+    assert first.status_code == 200, first.text
+    again = await handoff.client.post("/v1/leads/lead-2/accept", json={"rep_id": rep})
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+    assert again.json()["current_state"] == "sal"
+
+
+async def test_idempotency_key_replay_returns_the_first_response_without_a_second_effect(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-3"))
+    headers = {"Idempotency-Key": "k-1"}
+    first = await handoff.client.post("/v1/leads/lead-3/accept", json={}, headers=headers)
+    replay = await handoff.client.post("/v1/leads/lead-3/accept", json={}, headers=headers)
+    assert (first.status_code, replay.status_code) == (200, 200)
+    assert replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert len((await handoff.lead("lead-3"))["timeline"]) == 4
+    other_body = await handoff.client.post("/v1/leads/lead-3/accept", json={"rep_id": "x"}, headers=headers)
+    assert other_body.status_code == 422
+
+
+async def test_reject_needs_a_reason_from_the_taxonomy_and_other_needs_a_note(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-4"))
+    unknown = await handoff.client.post("/v1/leads/lead-4/reject", json={"reason": "meh"})
+    assert unknown.status_code == 422
+    assert "no_fit" in unknown.json()["allowed"]
+    no_sub = await handoff.client.post("/v1/leads/lead-4/reject", json={"reason": "no_fit"})
+    assert no_sub.status_code == 422
+    assert no_sub.json()["errors"][0]["field"] == "sub_reason"
+    no_note = await handoff.client.post("/v1/leads/lead-4/reject", json={"reason": "other"})
+    assert no_note.status_code == 422
+    ok = await handoff.client.post(
+        "/v1/leads/lead-4/reject", json={"reason": "bad_timing", "recycle_on": "2027-01-01T00:00:00Z"}
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["state"] == "recycled"
+    assert ok.json()["timeline"][-2]["details"]["reason"] == "bad_timing"
+
+
+async def test_recycled_lead_does_not_requalify_before_its_cooldown(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-5"))
+    await handoff.client.post(
+        "/v1/leads/lead-5/reject", json={"reason": "bad_timing", "recycle_on": "2027-01-01T00:00:00Z"}
+    )
+    await handoff.score(scored("lead-5", engagement_band=4))
+    lead = await handoff.lead("lead-5")
+    assert lead["state"] == "recycled"
+    assert lead["qualification"]["rule"] == "recycle_cooldown"
+
+
+async def test_first_response_keeps_the_earliest(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-6"))
+    late = {"channel": "email", "occurred_at": "2026-11-23T16:00:00Z"}
+    early = {"channel": "call", "occurred_at": "2026-11-23T15:30:00Z", "external_activity_id": "t-1"}
+    assert (await handoff.client.post("/v1/leads/lead-6/first-response", json=late)).status_code == 200
+    assert (await handoff.client.post("/v1/leads/lead-6/first-response", json=early)).status_code == 200
+    again = await handoff.client.post("/v1/leads/lead-6/first-response", json=late)
+    assert again.json()["first_response"]["channel"] == "call"
+
+
+async def test_lifecycle_through_won(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-7"))
+    for step in ("accept", "sql", "opportunity", "won"):
+        response = await handoff.client.post(f"/v1/leads/lead-7/{step}", json={})
+        assert response.status_code == 200, (step, response.text)
+    assert (await handoff.lead("lead-7"))["state"] == "won"
+    lost = await handoff.client.post("/v1/leads/lead-7/lost", json={})
+    assert lost.status_code == 409
+    assert lost.json()["current_state"] == "won"
+
+
+async def test_reassign_skips_every_previous_assignee_then_refuses(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-8", profile={"email": "x@free.example", "company": "Zeta", "country": "US"}))
+    seen = {(await handoff.lead("lead-8"))["rep_id"]}
+    for _ in range(3):
+        response = await handoff.client.post("/v1/leads/lead-8/reassign", json={"reason": "test"})
+        assert response.status_code == 200, response.text
+        seen.add(response.json()["rep_id"])
+    assert len(seen) == 4
+    nobody = await handoff.client.post("/v1/leads/lead-8/reassign", json={"reason": "test"})
+    assert nobody.status_code == 409
+
+
+async def test_account_owner_gets_the_lead_by_domain_and_by_fuzzy_name(handoff: Handoff) -> None:
+    imported = await handoff.client.post(
+        "/v1/accounts/import",
+        json={
+            "accounts": [
+                {
+                    "account_id": "acme",
+                    "name": "Acme Corporation",
+                    "domain": "acme.example",
+                    "owner_rep_id": "dev.patel",
+                },
+                {"account_id": "globex", "name": "Globex GmbH", "owner_rep_id": "chloe.martin"},
+            ]
+        },
+    )
+    assert imported.json() == {"created": 2, "updated": 0}
+    await handoff.score(scored("lead-9"))
+    await handoff.score(
+        scored("lead-10", profile={"email": "h@gmail.example", "company": "Globex, Inc.", "country": "DE"})
+    )
+    assert (await handoff.lead("lead-9"))["rep_id"] == "dev.patel"
+    fuzzy = await handoff.lead("lead-10")
+    assert fuzzy["rep_id"] == "chloe.martin"
+    assert fuzzy["timeline"][-1]["details"]["account"]["method"] == "fuzzy_name"
+
+
+async def test_nobody_eligible_queues_the_lead_and_it_is_routed_when_a_rep_returns(handoff: Handoff) -> None:
+    reps = (await handoff.client.get("/v1/reps")).json()
+    for rep in reps:
+        body = {k: rep[k] for k in ("name", "email", "team_id", "weight", "timezone")} | {"active": False}
+        assert (await handoff.client.put(f"/v1/reps/{rep['rep_id']}", json=body)).status_code == 200
+    await handoff.score(scored("lead-11"))
+    lead = await handoff.lead("lead-11")
+    assert lead["state"] == "mql"
+    assert lead["queued_at"] is not None
+    queued = (await handoff.client.get("/v1/leads", params={"queued": True})).json()
+    assert queued["total"] == 1
+    back = reps[0]
+    body = {k: back[k] for k in ("name", "email", "team_id", "weight", "timezone")} | {"active": True}
+    await handoff.client.put(f"/v1/reps/{back['rep_id']}", json=body)
+    from baton_handoff.routing.service import drain_queue
+    from baton_kit.db import transaction
+
+    runtime = handoff.app.state.runtime
+    async with transaction(runtime.sessions) as session:
+        assert (
+            await drain_queue(
+                session, definitions=handoff.app.state.definitions, outbox=runtime.outbox, now=handoff.clock.now()
+            )
+            == 1
+        )
+    assert (await handoff.lead("lead-11"))["rep_id"] == back["rep_id"]
+
+
+async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
+    await handoff.score(scored("lead-12"), scored("lead-13"))
+    mine = (await handoff.lead("lead-12"))["rep_id"]
+    other = (await handoff.lead("lead-13"))["rep_id"]
+    assert mine != other
+    created = await handoff.client.post("/v1/api-keys", json={"name": "rep", "scopes": ["crm", "read"], "rep_id": mine})
+    assert created.status_code == 201, created.text
+    key = created.json()["key"]
+    as_rep = {"Authorization": f"Bearer {key}"}
+    assert (await handoff.client.get("/v1/leads/lead-13", headers=as_rep)).status_code == 403
+    assert (await handoff.client.post("/v1/leads/lead-13/accept", json={}, headers=as_rep)).status_code == 403
+    listed = (await handoff.client.get("/v1/leads", headers=as_rep)).json()
+    assert {item["rep_id"] for item in listed["items"]} == {mine}
+    assert (await handoff.client.post("/v1/leads/lead-12/accept", json={}, headers=as_rep)).status_code == 200
+    assert (await handoff.client.get("/v1/reps", headers={"X-API-Key": "bk_nope"})).status_code == 401
+    assert (await handoff.client.get("/v1/leads", headers={"Authorization": ""})).status_code == 401
+    assert (
+        await handoff.client.post("/v1/api-keys", json={"name": "n", "scopes": ["read"]}, headers=as_rep)
+    ).status_code == 403
+    revoked = await handoff.client.post(f"/v1/api-keys/{created.json()['key_id']}/revoke")
+    assert revoked.status_code == 200
+    assert (await handoff.client.get("/v1/leads/lead-12", headers=as_rep)).status_code == 401
+
+
+async def test_two_instances_share_one_fair_rotation_that_survives_a_restart(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from collections import Counter
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    same = {"database_url": database_url, "kafka_bootstrap": kafka_bootstrap}
+    async with (
+        running_handoff(**same, tmp_path=tmp_path / "a") as a,
+        running_handoff(**same, tmp_path=tmp_path / "b") as b,
+    ):
+        await asyncio.gather(
+            *(
+                (a if i % 2 else b).score(scored(f"pair-{i}", profile={"company": f"Co {i}", "country": "US"}))
+                for i in range(40)
+            )
+        )
+        listed = (await a.client.get("/v1/leads", params={"state": "assigned", "limit": 1000})).json()
+    per_rep = Counter(item["rep_id"] for item in listed["items"])
+    assert listed["total"] == 40
+    assert max(per_rep.values()) - min(per_rep.values()) <= 1, per_rep
+    # A restarted instance continues the rotation where it stood (virtual times are in the database).
+    async with running_handoff(database_url=database_url, kafka_bootstrap=kafka_bootstrap, tmp_path=tmp_path) as c:
+        for i in range(40, 44):
+            await c.score(scored(f"pair-{i}", profile={"company": f"Co {i}", "country": "US"}))
+        listed = (await c.client.get("/v1/leads", params={"state": "assigned", "limit": 1000})).json()
+    per_rep = Counter(item["rep_id"] for item in listed["items"])
+    assert set(per_rep.values()) == {11}, per_rep

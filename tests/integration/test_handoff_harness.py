@@ -1,0 +1,127 @@
+"""Not tests: an in-process handoff service for the handoff integration tests (the real app, its migrations,
+outbox relay, consumers) on a real database and broker, a frozen clock, and an admin key.
+
+Scored leads are applied through the same function the `lead.scored` consumer calls, inside the
+app's own sessions, so tests do not wait on Kafka for what they check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from fastapi import FastAPI
+
+from baton_contracts import new_event
+from baton_contracts.definitions import EXAMPLE_PATH
+from baton_contracts.events import AccountSnapshot, EventType, LeadProfile, LeadScored
+from baton_handoff.app import create_app
+from baton_handoff.qualification.service import apply_lead_scored
+from baton_handoff.settings import HandoffSettings
+from baton_kit.clock import FrozenClock
+from baton_kit.db import transaction
+
+T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
+ADMIN_KEY = "bk_admin_" + "x" * 32
+ICP_PROFILE = {"email": "ana@acme.example", "company": "Acme", "country": "US", "employees": 800, "title": "VP Data"}
+
+
+def scored(lead_id: str, **overrides: Any) -> LeadScored:
+    """A `lead.scored` payload: an A-fit, band-3 lead with an ICP profile unless told otherwise."""
+    values: dict[str, Any] = {
+        "lead_id": lead_id,
+        "score": 80,
+        "fit_score": 40,
+        "engagement_score": 40,
+        "fit_grade": "A",
+        "engagement_band": 3,
+        "grade": "A3",
+        "profile": LeadProfile(**ICP_PROFILE),
+        "scored_at": T0,
+        "definitions_version": "sha256:scoring",
+    }
+    values.update(overrides)
+    if isinstance(values.get("profile"), dict):
+        values["profile"] = LeadProfile(**values["profile"])
+    if isinstance(values.get("account"), dict):
+        values["account"] = AccountSnapshot(**values["account"])
+    return LeadScored(**values)
+
+
+@dataclass
+class Handoff:
+    app: FastAPI
+    client: httpx.AsyncClient
+    clock: FrozenClock
+
+    async def score(self, *events: LeadScored) -> None:
+        runtime = self.app.state.runtime
+        cloud_events = [
+            new_event(
+                event_type=EventType.LEAD_SCORED,
+                source="/tests",
+                subject=e.lead_id,
+                data=e,
+                time=T0,
+                id=str(uuid.uuid4()),
+            )
+            for e in events
+        ]
+        async with transaction(runtime.sessions) as session:
+            await apply_lead_scored(
+                session,
+                cloud_events,
+                definitions=self.app.state.definitions,
+                outbox=runtime.outbox,
+                now=self.clock.now(),
+                crm_webhook=bool(runtime.settings.crm_webhook_url),
+            )
+
+    async def lead(self, lead_id: str) -> dict[str, Any]:
+        response = await self.client.get(f"/v1/leads/{lead_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+def write_definitions(path: Path, overrides: dict[str, dict[str, Any]]) -> str:
+    document = yaml.safe_load(EXAMPLE_PATH.read_text())
+    for section, values in overrides.items():
+        document[section] = {**document[section], **values}
+    path.write_text(yaml.safe_dump(document))
+    return str(path)
+
+
+@asynccontextmanager
+async def running_handoff(
+    *,
+    database_url: str,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    definitions: dict[str, dict[str, Any]] | None = None,
+    env: dict[str, Any] | None = None,
+    crm_transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Handoff]:
+    settings = HandoffSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        http_port=8000,
+        consumer_group=f"handoff-test-{uuid.uuid4().hex[:8]}",
+        admin_api_key=ADMIN_KEY,
+        definitions_path=write_definitions(tmp_path / "definitions.yaml", definitions or {}),
+        **(env or {}),
+    )
+    clock = FrozenClock(T0)
+    app = create_app(settings, clock=clock, crm_transport=crm_transport)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://handoff", headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        ) as client:
+            yield Handoff(app=app, client=client, clock=clock)
