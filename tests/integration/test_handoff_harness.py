@@ -113,6 +113,9 @@ async def running_handoff(
         kafka_bootstrap_servers=kafka_bootstrap,
         http_port=8000,
         consumer_group=f"handoff-test-{uuid.uuid4().hex[:8]}",
+        # A short session: the embedded broker answers a group join after about half of it, and a
+        # test's shutdown waits for a join in flight.
+        kafka_session_timeout_ms=2_000,
         admin_api_key=ADMIN_KEY,
         definitions_path=write_definitions(tmp_path / "definitions.yaml", definitions or {}),
         **(env or {}),
