@@ -197,7 +197,12 @@ async def test_decay_review_emits_a_lower_band_when_engagement_goes_stale(
     async with scoring_service(database_url, kafka_bootstrap, decay_review_interval_seconds=0.05) as scoring:
         await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, events)
         fresh = await scoring.wait_for(
-            lead_id, lambda s: len(s["history"]) >= 1 and s["engagement_score"] > 30, what="scored in band 3"
+            lead_id,
+            lambda s: (
+                sum(c["count"] for c in s["contributions"] if c["category"] == "engagement") == len(events)
+                and s["engagement_score"] > 30
+            ),
+            what="all three events scored, in band 3",
         )
         assert fresh["engagement_band"] == 3
         review_at = datetime.fromisoformat(fresh["next_review_at"])
