@@ -1,4 +1,8 @@
-"""End-to-end latency: webhook accepted (202) → `lead.lifecycle` assigned event published.
+"""Helpers shared by the latency benchmarks (broker round trip, PostgreSQL databases, percentiles), and the
+foundation's first end-to-end measure. Its leads carry no profile, so under the ICP fit rules they no longer
+qualify: use `speed_to_lead.py` (same path, ICP-fit leads) for the figure.
+
+End-to-end latency: webhook accepted (202) → `lead.lifecycle` assigned event published.
 
 Runs the real stack (embedded broker unless KAFKA_BOOTSTRAP_SERVERS is set, scoring and handoff as
 processes, SQLite or PostgreSQL), sends N leads that qualify at once (pricing page + demo request)

@@ -9,15 +9,12 @@ from pathlib import Path
 HERE = Path(__file__).parent
 
 SHORT = [
-    ["e2e_latency.py", "--leads", "300", "--rate", "50"],
     ["ingest_throughput.py", "--seconds", "3"],
     ["scoring_throughput.py"],
     ["sla_timer.py", "--quick"],
     ["speed_to_lead.py", "--rate", "100", "--leads", "500"],
 ]
 FULL = [
-    ["e2e_latency.py", "--leads", "1000", "--rate", "50"],
-    ["e2e_latency.py", "--leads", "1000", "--rate", "50", "--db", "postgresql"],
     ["ingest_throughput.py", "--seconds", "10"],
     ["ingest_throughput.py", "--seconds", "10", "--db", "postgresql"],
     ["scoring_throughput.py", "--full"],
