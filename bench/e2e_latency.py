@@ -89,7 +89,8 @@ async def broker_round_trip(bootstrap: str, samples: int = 300) -> list[float]:
     return latencies
 
 
-async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) -> list[float]:
+async def lifecycle_tail(bootstrap: str) -> AIOKafkaConsumer:
+    """A started consumer of `lead.lifecycle` in a group of its own, positioned at the end."""
     consumer = AIOKafkaConsumer(
         Topic.LEAD_LIFECYCLE,
         bootstrap_servers=bootstrap,
@@ -103,6 +104,11 @@ async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) 
     while not consumer.assignment():
         await consumer.getmany(timeout_ms=100)
     await consumer.seek_to_end()
+    return consumer
+
+
+async def measure(handoff_url: str, bootstrap: str, *, leads: int, rate: float) -> list[float]:
+    consumer = await lifecycle_tail(bootstrap)
     accepted_at: dict[str, float] = {}
     assigned_at: dict[str, float] = {}
 

@@ -34,18 +34,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer
 from e2e_latency import (
-    FETCH_MAX_WAIT_MS,
     broker_round_trip,
     create_pg_database,
     drop_pg_database,
+    lifecycle_tail,
     percentile,
 )
 
 from baton_contracts import parse_event
 from baton_contracts.events import EventType, LeadState
-from baton_contracts.topics import ALL_TOPICS, Topic
+from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, create_topics, free_port
 from baton_kit.processes import ServiceProcess
 
@@ -150,19 +149,7 @@ async def speed_to_lead(
     handoff_url: str, bootstrap: str, *, leads: int, rate: float, batch: int, key: str
 ) -> dict[str, object]:
     """`rate` is events (leads) per second, sent as `rate / batch` calls per second."""
-    consumer = AIOKafkaConsumer(
-        Topic.LEAD_LIFECYCLE,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-{uuid.uuid4()}",
-        auto_offset_reset="latest",
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=600,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-    )
-    await consumer.start()
-    while not consumer.assignment():
-        await consumer.getmany(timeout_ms=100)
-    await consumer.seek_to_end()
+    consumer = await lifecycle_tail(bootstrap)
     assigned_at: dict[str, float] = {}
     queued: set[str] = set()
 
