@@ -5,7 +5,9 @@ Quix Streams and Bytewax: their pins conflict with the services' pydantic, so th
 
 The job is the service's: per lead, keep every engagement event and the merged profile as state,
 rescore the lead with the same pure rules (`baton_scoring.rules`, imported from the work tree) and
-the same definitions, and publish the scorecard as JSON. Prints one JSON line: records, seconds from
+the same definitions, find its next review time, and publish the scorecard as JSON. State lives in
+the processor's store as plain JSON (that is what a durable store persists), so each event rebuilds
+the lead's classified events from it. Prints one JSON line: records, seconds from
 the first record to the last, peak RSS.
 """
 
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "schemas"), str(ROOT / "services" / "scoring")]
 
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions  # noqa: E402
-from baton_scoring.rules import Activity, score_lead  # noqa: E402
+from baton_scoring.rules import Activity, classify, next_review_at, scorecard  # noqa: E402
 
 DEFINITIONS = load_definitions(EXAMPLE_PATH)
 SCORING = DEFINITIONS.definitions.scoring
@@ -42,14 +44,18 @@ def apply(state: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
         Activity(event_id, activity, datetime.fromisoformat(at), properties)
         for event_id, (activity, at, properties) in state["events"].items()
     ]
-    card = score_lead(state["profile"], activities, SCORING, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    classified = classify(activities, SCORING.engagement)
+    card = scorecard(state["profile"], classified, SCORING, now=now)
+    review = next_review_at(classified, SCORING, now=now)
     return {
         "lead_id": data["lead_id"],
         "score": card.score,
         "grade": card.grade,
         "demand_state": card.engagement.demand_state,
         "high_intent": card.engagement.high_intent,
-        "contributions": [c.model_dump() for c in card.contributions],
+        "contributions": [c.as_dict() for c in card.contributions],
+        "review_at": review.isoformat() if review else None,
         "definitions_version": DEFINITIONS.version,
     }
 

@@ -40,7 +40,8 @@ from baton_kit.metrics import KitMetrics
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-Handler = Callable[[AsyncSession, list[T]], Awaitable[None]]
+# A handler may return how many records it applied (when it de-duplicates them itself, see `inbox`).
+Handler = Callable[[AsyncSession, list[T]], Awaitable[int | None]]
 
 
 class StopRequested(Exception):
@@ -87,6 +88,9 @@ class ConsumerRunner(Generic[T]):
 
     `decode` turns a record value into an event or raises `ValueError` (poison); `event_id`
     gives the id the inbox de-duplicates on. `dlq_topic` names a topic's dead-letter topic.
+    `inbox=None`: the handler de-duplicates itself (its own tables are keyed by the event id) and
+    returns how many records it applied. `on_rebalance` runs whenever partitions are revoked or
+    assigned, under the batch lock: a handler that keeps per-key state in memory drops it there.
     """
 
     def __init__(
@@ -94,7 +98,7 @@ class ConsumerRunner(Generic[T]):
         *,
         config: ConsumerConfig,
         sessions: async_sessionmaker[AsyncSession],
-        inbox: Inbox,
+        inbox: Inbox | None,
         handler: Handler[T],
         decode: Callable[[bytes], T],
         event_id: Callable[[T], str],
@@ -102,8 +106,10 @@ class ConsumerRunner(Generic[T]):
         producer: AIOKafkaProducer,
         clock: Clock,
         metrics: KitMetrics,
+        on_rebalance: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
+        self.on_rebalance = on_rebalance
         self.sessions = sessions
         self.inbox = inbox
         self.handler = handler
@@ -194,6 +200,13 @@ class ConsumerRunner(Generic[T]):
 
     async def _apply_in_one_transaction(self, topic: str, decoded: list[tuple[ConsumerRecord[Any, Any], T]]) -> None:
         items = [item for _, item in decoded]
+        if self.inbox is None:
+            async with transaction(self.sessions) as session:
+                applied = await self.handler(session, items) if items else 0
+            applied = len(items) if applied is None else applied
+            self.metrics.records_applied.labels(topic=topic).inc(applied)
+            self.metrics.records_duplicate.labels(topic=topic).inc(len(items) - applied)
+            return
         async with transaction(self.sessions) as session:
             fresh_ids = await self.inbox.claim(
                 session, event_ids=[self.event_id(i) for i in items], topic=topic, now=self.clock.now()
@@ -285,6 +298,10 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.runner._commit_pending(set(revoked))
             for tp in revoked:
                 self.runner._uncommitted.pop(tp, None)
+            if self.runner.on_rebalance is not None:
+                self.runner.on_rebalance()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        if self.runner.on_rebalance is not None:
+            async with self.runner._lock:
+                self.runner.on_rebalance()

@@ -26,7 +26,7 @@ from baton_kit.clock import Clock
 from baton_kit.db import after_commit, transaction
 from baton_kit.locks import FileLock
 from baton_kit.metrics import KitMetrics
-from baton_kit.types import AwareDateTime
+from baton_kit.types import AwareDateTime, bind_time
 
 log = structlog.get_logger(__name__)
 
@@ -97,12 +97,14 @@ class Outbox:
         if not rows:
             return
         connection = await session.connection()
-        await connection.execute(
-            sa.insert(self.table),
-            [
-                {"event_id": event_id, "topic": topic, "key": key, "payload": payload, "created_at": now}
-                for event_id, key, payload in rows
-            ],
+        dialect = connection.dialect.name
+        marks = "$1, $2, $3, $4, $5" if dialect == "postgresql" else "?, ?, ?, ?, ?"
+        created_at = bind_time(now, dialect=dialect)
+        # Plain SQL, straight to the driver's executemany: Core's per-row parameter processing
+        # costs more than the insert itself at thousands of rows a second.
+        await connection.exec_driver_sql(
+            f"INSERT INTO {self.table.name} (event_id, topic, key, payload, created_at) VALUES ({marks})",
+            [(event_id, str(topic), key, payload, created_at) for event_id, key, payload in rows],
         )
         self._wake_relay_on_commit(session)
 

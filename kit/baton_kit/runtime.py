@@ -4,6 +4,7 @@ background workers and the HTTP server. Built in the app's lifespan, never at im
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -102,7 +103,11 @@ class Runtime:
         decode: Callable[[bytes], Any],
         event_id: Callable[[Any], str],
         dlq_topic: Callable[[str], str],
+        own_inbox: bool = False,
+        on_rebalance: Callable[[], None] | None = None,
     ) -> ConsumerRunner[Any]:
+        """Consume `topics` with `handler`. `own_inbox=True`: the handler de-duplicates by event id in its
+        own tables and returns how many records it applied, so the kit's inbox is skipped."""
         runner: ConsumerRunner[Any] = ConsumerRunner(
             config=ConsumerConfig(
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -115,7 +120,7 @@ class Runtime:
                 fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             ),
             sessions=self.sessions,
-            inbox=self.inbox,
+            inbox=None if own_inbox else self.inbox,
             handler=handler,
             decode=decode,
             event_id=event_id,
@@ -123,6 +128,7 @@ class Runtime:
             producer=self.producer,
             clock=self.clock,
             metrics=self.metrics,
+            on_rebalance=on_rebalance,
         )
         self.consumers.append(runner)
         self.workers.start(f"consumer:{group_id}", runner.run)
@@ -219,4 +225,15 @@ def run_service(settings_class: type[S], create_app: Callable[[S], Any]) -> None
     except ValueError as error:  # e.g. DefinitionsError: names each bad key with its path
         print(f"{settings_class.__name__}: cannot start: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    tune_garbage_collector()
     serve(app, host=settings.http_host, port=settings.http_port)
+
+
+def tune_garbage_collector() -> None:
+    """Move what start-up allocated (modules, definitions, models) out of the collector's sight and
+    collect the youngest generation less often: decoding a batch of events allocates thousands of
+    short-lived objects, and with the defaults each few hundred trigger a scan (measured: about half
+    of the time spent validating an event). Cycles are still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)

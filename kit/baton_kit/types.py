@@ -32,3 +32,11 @@ class AwareDateTime(TypeDecorator[datetime]):
             return None
         stored: datetime = value
         return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
+
+
+def bind_time(moment: datetime | None, *, dialect: str) -> Any:
+    """`moment` as a raw driver parameter, in the form `AwareDateTime` stores it: aware on PostgreSQL,
+    naive UTC text on SQLite (SQLAlchemy's SQLite format, which sorts as text). For hand-written SQL."""
+    if moment is None or dialect != "sqlite":
+        return moment
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -54,7 +54,7 @@ async def applied(service_url: str, prefix: str) -> float:
 
 async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("scoring", env={"CONSUMER_MAX_BATCH": "25"})
-    leads, per_lead = 120, 20
+    leads, per_lead = 120, 60  # 7,200 events: long enough that a kill after the first 300 lands mid-stream
     events, applied_once = [], defaultdict[str, list[Activity]](list)
     for n in range(per_lead):
         for lead in range(leads):
@@ -79,10 +79,10 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
 
     at_kill = await eventually(
         lambda: applied(stack.scoring.base_url, "baton_scoring"),
-        until=lambda n: n >= 500,
+        until=lambda n: n >= 300,
         interval=0.01,
         timeout=60,
-        what="500 events applied",
+        what="300 events applied",
     )
     stack.scoring.kill()
     assert at_kill < len(events), "the kill must land mid-stream for this test to mean anything"

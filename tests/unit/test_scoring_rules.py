@@ -15,10 +15,15 @@ from baton_contracts.definitions import EXAMPLE_PATH, DefinitionsError, load_def
 from baton_contracts.definitions.scoring import ScoringDefinitions
 from baton_kit.clock import FrozenClock
 from baton_scoring.rules import (
+    US_PER_DAY,
     Activity,
+    _band_drop_at,
+    _terms,
     account_key,
     classify,
     decay_factor,
+    epoch_us,
+    from_epoch_us,
     next_review_at,
     score_lead,
 )
@@ -237,20 +242,11 @@ def test_high_intent_only_within_its_window() -> None:
 
 
 def test_next_review_is_when_the_band_drops() -> None:
-    events = [act("webinar_attended", timedelta(0)), act("pricing", timedelta(0))]
-    classified = classify(
-        [act("webinar_attended", timedelta(0)), act("page_view", timedelta(0), url="/pricing")], RULEBOOK.engagement
-    )
-    review = next_review_at(classified, RULEBOOK, now=NOW)
+    events = [act("webinar_attended", timedelta(0)), act("page_view", timedelta(0), url="/pricing")]
+    review = next_review_at(classify(events, RULEBOOK.engagement), RULEBOOK, now=NOW)
     assert review is not None
-    assert events
-    before = score_lead(
-        {},
-        [*classified.matched["webinar"], *classified.matched["pricing"]],
-        RULEBOOK,
-        now=review - timedelta(minutes=2),
-    )
-    after = score_lead({}, [*classified.matched["webinar"], *classified.matched["pricing"]], RULEBOOK, now=review)
+    before = score_lead({}, events, RULEBOOK, now=review - timedelta(minutes=2))
+    after = score_lead({}, events, RULEBOOK, now=review)
     assert (before.engagement.band, after.engagement.band) == (3, 2)  # 30 -> just below 30
 
 
@@ -349,7 +345,7 @@ def test_decay_never_raises_the_value_of_a_contribution(events: list[Activity], 
         }
 
     now, then = magnitudes(NOW), magnitudes(NOW + timedelta(minutes=later))
-    assert all(then[rule] <= now[rule] + 0.01 for rule in now)
+    assert all(then.get(rule, 0.0) <= now[rule] + 0.01 for rule in now)  # an expired rule is no longer listed
 
 
 @settings(max_examples=150, deadline=None)
@@ -358,12 +354,36 @@ def test_caps_hold(events: list[Activity]) -> None:
     card = score_lead({}, events, RULEBOOK, now=NOW)
     assert 0 <= card.engagement.score <= RULEBOOK.engagement.total_cap
     per_day: dict[tuple[str, object], int] = {}
-    for rule, matched in classify(events, RULEBOOK.engagement).matched.items():
-        for event in matched:
-            per_day[(rule, event.occurred_at.date())] = per_day.get((rule, event.occurred_at.date()), 0) + 1
+    for rule, times in classify(events, RULEBOOK.engagement).matched.items():
+        for at in times:  # epoch microseconds
+            per_day[(rule, at // US_PER_DAY)] = per_day.get((rule, at // US_PER_DAY), 0) + 1
     for line in card.engagement.contributions:
         name = line.rule.removeprefix("engagement:")
         rule = next((r for r in RULEBOOK.engagement.rules if r.name == name), None)
         if rule is not None and rule.daily_cap is not None and line.raw_points is not None:
             days = {day for (r, day) in per_day if r == name}
             assert abs(line.raw_points) <= abs(rule.points) * rule.daily_cap * len(days)
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=EVENTS)
+def test_the_band_drop_time_matches_a_minute_by_minute_bisection(events: list[Activity]) -> None:
+    """The review's band-drop time (bracketed Newton) is the one a plain bisection on the public score
+    finds, to the minute, for any events whose score only falls with time (no negative points)."""
+    events = [e for e in events if e.activity != "unsubscribe"]
+    band = score_lead({}, events, RULEBOOK, now=NOW).engagement.band
+
+    def band_at(moment: datetime) -> int:
+        return score_lead({}, events, RULEBOOK, now=moment).engagement.band
+
+    drop = _band_drop_at(_terms(classify(events, RULEBOOK.engagement)), RULEBOOK.engagement, epoch_us(NOW))
+    low, high = NOW, NOW + timedelta(days=RULEBOOK.engagement.expire_after_days + 1)
+    if band == 1 or band_at(high) >= band:
+        assert drop is None
+        return
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        low, high = (low, middle) if band_at(middle) < band else (middle, high)
+    assert drop is not None
+    assert abs(from_epoch_us(drop) - high) <= timedelta(minutes=1)
+    assert band_at(from_epoch_us(drop)) < band

@@ -19,7 +19,7 @@ from baton_scoring import SERVICE
 from baton_scoring.decay import DecayReview
 from baton_scoring.endpoints import router
 from baton_scoring.models import Base
-from baton_scoring.service import apply_events
+from baton_scoring.service import ScoringService
 from baton_scoring.settings import ScoringSettings
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -37,8 +37,13 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
             app.state.runtime = runtime
             app.state.definitions = definitions
 
-            async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
-                await apply_events(session, events, definitions=definitions, outbox=runtime.outbox, now=clock.now())
+            service = ScoringService(
+                definitions=definitions, outbox=runtime.outbox, memory_limit=settings.lead_memory_limit
+            )
+            app.state.scoring = service
+
+            async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> int:
+                return await service.apply_events(session, events, now=clock.now())
 
             runtime.add_consumer(
                 topics=[Topic.LEAD_ENGAGEMENT],
@@ -47,11 +52,12 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
                 decode=parse_event,
                 event_id=lambda e: e.id,
                 dlq_topic=dlq_topic,
+                own_inbox=True,  # the events tables are keyed by event id: a duplicate is never stored twice
+                on_rebalance=service.memories.clear,  # leads of partitions this instance may lose or gain
             )
             review = DecayReview(
                 sessions=runtime.sessions,
-                definitions=definitions,
-                outbox=runtime.outbox,
+                service=service,
                 clock=clock,
                 metrics=runtime.metrics,
                 interval_seconds=settings.decay_review_interval_seconds,

@@ -10,13 +10,11 @@ import asyncio
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from baton_contracts.definitions import LoadedDefinitions
 from baton_kit.aio import sleep_or_stop
 from baton_kit.clock import Clock
 from baton_kit.db import transaction
 from baton_kit.metrics import KitMetrics
-from baton_kit.outbox import Outbox
-from baton_scoring.service import review_due
+from baton_scoring.service import ScoringService
 
 log = structlog.get_logger(__name__)
 
@@ -26,16 +24,14 @@ class DecayReview:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        definitions: LoadedDefinitions,
-        outbox: Outbox,
+        service: ScoringService,
         clock: Clock,
         metrics: KitMetrics,
         interval_seconds: float,
         batch: int,
     ) -> None:
         self.sessions = sessions
-        self.definitions = definitions
-        self.outbox = outbox
+        self.service = service
         self.clock = clock
         self.metrics = metrics
         self.interval_seconds = interval_seconds
@@ -44,9 +40,7 @@ class DecayReview:
     async def run_once(self) -> tuple[int, int]:
         """One transaction: review up to `batch` due leads; returns (reviewed, emitted)."""
         async with transaction(self.sessions) as session:
-            return await review_due(
-                session, definitions=self.definitions, outbox=self.outbox, now=self.clock.now(), limit=self.batch
-            )
+            return await self.service.review_due(session, now=self.clock.now(), limit=self.batch)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

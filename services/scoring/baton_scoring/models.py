@@ -1,7 +1,8 @@
 """Scoring's tables. No other service reads them.
 
-Stored events are the source of truth: a lead's score is recomputed from its stored engagement
-events and profile updates, so a late or repeated event gives the same score as an in-order one.
+Stored events are the source of truth: a lead's score is computed from its stored engagement
+events and profile updates (held in memory between events, checked against `leads.state_version`),
+so a late or repeated event gives the same score as an in-order one.
 `leads` holds the latest result (and when to look at it again); `score_history` every emitted score.
 """
 
@@ -55,6 +56,9 @@ class Lead(Base):
     scored_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
     last_event_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
     review_at: Mapped[datetime | None] = mapped_column(AwareDateTime())
+    # How many events and profile updates the lead has stored: an instance holding the lead in memory
+    # checks it against its own count before trusting that copy (see `service.LeadMemory`).
+    state_version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
 
 
 class EngagementEvent(Base):

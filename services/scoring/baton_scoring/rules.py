@@ -1,17 +1,20 @@
 """Pure scoring rules: functions of (profile, engagement events, definitions, now). No I/O, no clock.
 
-The score of a lead is a function of the *set* of its events: they are de-duplicated by event id
-and put in a canonical order (occurred_at, event id) before anything is counted, so the arrival
-order and redeliveries never change a score. Time enters only through `now`, which decays points.
+The score of a lead is a function of the *set* of its events: `Classified` keeps, per engagement
+rule, the sorted times of the events it matched (de-duplicated by event id before they get there),
+so the arrival order and redeliveries never change a score. Time enters only through `now`, which
+decays points. `Classified.add` folds in one more event, so a service can keep a lead's state and
+rescore it per event without re-reading or re-sorting what it already holds.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -23,7 +26,6 @@ from baton_contracts.definitions.scoring import (
     FitDefinitions,
     ScoringDefinitions,
 )
-from baton_contracts.events import ScoreContribution
 
 FitGrade = Literal["A", "B", "C", "D"]
 DemandState = Literal["unaware", "problem_aware", "solution_aware", "partner_aware"]
@@ -41,11 +43,39 @@ class Activity:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a score's explanation: the fields of `baton_contracts.events.ScoreContribution`.
+
+    Not the pydantic model: a scorecard has a dozen lines and a busy service makes thousands of
+    scorecards a second; `as_dict` gives the contract's JSON shape.
+    """
+
+    rule: str
+    category: str
+    count: int
+    raw_points: float | None
+    decay_factor: float | None
+    points: float
+    caps_applied: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "category": self.category,
+            "count": self.count,
+            "raw_points": self.raw_points,
+            "decay_factor": self.decay_factor,
+            "points": self.points,
+            "caps_applied": self.caps_applied,
+        }
+
+
 @dataclass(frozen=True)
 class FitResult:
     score: float
     grade: FitGrade
-    contributions: list[ScoreContribution]
+    contributions: list[Line]
     disqualifiers: list[str]
 
 
@@ -53,7 +83,7 @@ class FitResult:
 class EngagementResult:
     score: float
     band: int
-    contributions: list[ScoreContribution]
+    contributions: list[Line]
     high_intent: list[str]
     demand_state: DemandState
 
@@ -74,7 +104,7 @@ class Scorecard:
         return f"{self.fit.grade}{self.engagement.band}"
 
     @property
-    def contributions(self) -> list[ScoreContribution]:
+    def contributions(self) -> list[Line]:
         return [*self.fit.contributions, *self.engagement.contributions]
 
 
@@ -165,46 +195,22 @@ def score_fit(
 
     Never below 0. A criterion with no match is still explained (count 0), so a reader sees what was missed.
     """
-    lines: list[ScoreContribution] = []
+    lines: list[Line] = []
     for criterion in definitions.criteria:
         option = next(
             (o for o in criterion.options if condition_holds(o, profile, free_mail_domains=free_mail_domains)), None
         )
         points = option.points if option is not None else 0.0
-        lines.append(
-            ScoreContribution.model_construct(
-                rule=f"fit:{criterion.name}",
-                category="fit",
-                count=1 if option is not None else 0,
-                raw_points=points,
-                decay_factor=1.0,
-                points=points,
-                caps_applied=[],  # passed, not defaulted: pydantic's default_factory path inspects `list` per call
-            )
-        )
+        lines.append(Line(f"fit:{criterion.name}", "fit", 1 if option is not None else 0, points, 1.0, points, []))
     disqualifiers: list[str] = []
     for indicator in definitions.negative_indicators:
         if condition_holds(indicator, profile, free_mail_domains=free_mail_domains):
-            lines.append(
-                ScoreContribution.model_construct(
-                    rule=f"negative:{indicator.name}",
-                    category="fit",
-                    count=1,
-                    raw_points=indicator.points,
-                    decay_factor=1.0,
-                    points=indicator.points,
-                    caps_applied=[],
-                )
-            )
+            lines.append(Line(f"negative:{indicator.name}", "fit", 1, indicator.points, 1.0, indicator.points, []))
             if indicator.disqualify:
                 disqualifiers.append(indicator.name)
     total = sum(line.points for line in lines)
     if total < 0:
-        lines.append(
-            ScoreContribution.model_construct(
-                rule="fit:floor", category="fit", count=0, points=-total, caps_applied=["floor_zero"]
-            )
-        )
+        lines.append(Line("fit:floor", "fit", 0, None, None, -total, ["floor_zero"]))
         total = 0.0
     total = round(total, 2)
     return FitResult(score=total, grade=fit_grade(total, definitions), contributions=lines, disqualifiers=disqualifiers)
@@ -223,56 +229,72 @@ def fit_grade(score: float, definitions: FitDefinitions) -> FitGrade:
 
 # ---------------------------------------------------------------------------------------------
 # Engagement
+#
+# Times are integer microseconds since the epoch (UTC): exact, cheap to compare and subtract, and a
+# UTC day is an integer division. A lead's events live in `Classified`, per rule, sorted.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+US_PER_DAY = 86_400_000_000
+_REVIEW_PRECISION_US = REVIEW_PRECISION // _MICROSECOND
+_LN2 = math.log(2)
+
+
+def epoch_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_epoch_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
 
 
 def match_rule(activity: Activity, rules: Sequence[EngagementRule]) -> EngagementRule | None:
     """The first rule whose activities include the event's and whose property filters all match."""
+    return _match(activity.activity, activity.properties, rules)
+
+
+def _match(activity: str, properties: Mapping[str, Any], rules: Sequence[EngagementRule]) -> EngagementRule | None:
     for rule in rules:
-        if activity.activity not in rule.activities:
+        if activity not in rule.activities:
             continue
         if all(
-            key in activity.properties
-            and activity.properties[key] is not None
-            and _pattern(pattern).search(str(activity.properties[key])) is not None
+            properties.get(key) is not None and _pattern(pattern).search(str(properties[key])) is not None
             for key, pattern in rule.where.items()
         ):
             return rule
     return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Classified:
-    """A lead's events, de-duplicated, in canonical order, each with the rule it matched (None: scores 0).
+    """A lead's engagement events: per matched rule, and per activity that no rule scores, their sorted
+    times (epoch µs). A function of the *set* of events added, whatever the order.
 
-    Built once per lead, then evaluated at any `now` (the decay worker evaluates several).
+    `add` folds in one event; callers de-duplicate by event id first (`classify` does, the service's
+    database does). Evaluated at any `now` by `score_engagement`, `demand_state` and `next_review_at`;
+    events older than `expire_after_days` at that moment are ignored (they score nothing and are not listed).
     """
 
-    matched: dict[str, list[Activity]]  # rule name -> events, canonical order
-    unmatched: dict[str, int]  # activity -> count of events no rule scores
-    rules: dict[str, EngagementRule]
-    counted: dict[str, list[Activity]]  # rule name -> the events its daily cap lets count
-    terms: list[tuple[float, float, datetime]]  # (points, half-life days, occurred_at) of every counted event
+    definitions: EngagementDefinitions
+    matched: dict[str, list[int]] = field(default_factory=dict)
+    unmatched: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, activity: str, occurred_at: datetime, properties: Mapping[str, Any]) -> str | None:
+        """Add one event; returns the name of the rule it matched, or None (it scores 0)."""
+        rule = _match(activity, properties, self.definitions.rules)
+        insort(
+            (self.unmatched if rule is None else self.matched).setdefault(activity if rule is None else rule.name, []),
+            epoch_us(occurred_at),
+        )
+        return None if rule is None else rule.name
 
 
 def classify(activities: Iterable[Activity], definitions: EngagementDefinitions) -> Classified:
-    unique = {a.event_id: a for a in activities}
-    ordered = sorted(unique.values(), key=lambda a: (a.occurred_at, a.event_id))
-    matched: dict[str, list[Activity]] = defaultdict(list)
-    unmatched: dict[str, int] = defaultdict(int)
-    for activity in ordered:
-        rule = match_rule(activity, definitions.rules)
-        if rule is None:
-            unmatched[activity.activity] += 1
-        else:
-            matched[rule.name].append(activity)
-    rules = {r.name: r for r in definitions.rules}
-    counted = {name: _counted(events, rules[name].daily_cap)[0] for name, events in matched.items()}
-    terms = [
-        (rules[name].points, rules[name].half_life_days or definitions.default_half_life_days, e.occurred_at)
-        for name, events in counted.items()
-        for e in events
-    ]
-    return Classified(matched=dict(matched), unmatched=dict(unmatched), rules=rules, counted=counted, terms=terms)
+    """`Classified` of a set of events, de-duplicated by event id."""
+    classified = Classified(definitions)
+    for activity in {a.event_id: a for a in activities}.values():
+        classified.add(activity.activity, activity.occurred_at, activity.properties)
+    return classified
 
 
 def decay_factor(*, age: timedelta, half_life_days: float, expire_after_days: float) -> float:
@@ -283,139 +305,96 @@ def decay_factor(*, age: timedelta, half_life_days: float, expire_after_days: fl
     return float(0.5 ** (age_days / half_life_days))
 
 
-def _counted(events: list[Activity], daily_cap: int | None) -> tuple[list[Activity], int]:
-    """The events that count under the per-day cap (the earliest of each UTC day) and how many were capped."""
+def _counted(times: list[int], daily_cap: int | None) -> list[int]:
+    """The times that count under the per-UTC-day cap: the earliest `daily_cap` of each day."""
     if daily_cap is None:
-        return events, 0
-    per_day: dict[date, int] = defaultdict(int)
-    counted: list[Activity] = []
-    for event in events:
-        day = _utc_day(event.occurred_at)
-        if per_day[day] < daily_cap:
-            per_day[day] += 1
-            counted.append(event)
-    return counted, len(events) - len(counted)
+        return times
+    counted: list[int] = []
+    day, seen = None, 0
+    for at in times:
+        if at // US_PER_DAY != day:
+            day, seen = at // US_PER_DAY, 0
+        if seen < daily_cap:
+            counted.append(at)
+            seen += 1
+    return counted
 
 
-def _utc_day(moment: datetime) -> date:
-    offset = moment.utcoffset() or timedelta(0)
-    return (moment - offset).date()
+def _live(times: list[int] | None, oldest: float) -> list[int]:
+    """The times not older than `oldest` (sorted input; the expiry cut-off)."""
+    if not times:
+        return []
+    return times[bisect_left(times, oldest) :] if times[0] < oldest else times
 
 
-def _engagement_points(classified: Classified, definitions: EngagementDefinitions, now: datetime) -> float:
-    """The engagement score at `now` (what `score_engagement` computes, without the explanation)."""
-    expire = definitions.expire_after_days
+def _half_life_us(rule: EngagementRule, definitions: EngagementDefinitions) -> float:
+    return (rule.half_life_days or definitions.default_half_life_days) * US_PER_DAY
+
+
+def _decayed(times: list[int], now_us: int, half_life_us: float, expire_us: float) -> float:
+    """Σ decay factors of `times` at `now_us` (each 1 until it is in the past, 0 once expired)."""
     total = 0.0
-    for points, half_life, occurred_at in classified.terms:
-        age_days = (now - occurred_at).total_seconds() / SECONDS_PER_DAY
-        if age_days <= 0:
-            total += points
-        elif age_days <= expire:
-            total += points * 0.5 ** (age_days / half_life)
-    return round(min(max(total, 0.0), definitions.total_cap), 2)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_MICROSECONDS_PER_SECOND = 1_000_000
-
-
-def _points_at(classified: Classified, definitions: EngagementDefinitions) -> Callable[[datetime], float]:
-    """`_engagement_points(classified, definitions, now)` as a function of `now`, for evaluating many times.
-
-    The event times are turned into integer microseconds once, so each call does exact integer
-    subtraction and the same divisions as `timedelta.total_seconds()`: results are bit-identical.
-    """
-    expire = definitions.expire_after_days
-    cap = definitions.total_cap
-    terms = [(points, half_life, (at - _EPOCH) // _MICROSECOND) for points, half_life, at in classified.terms]
-
-    def points_at(now: datetime) -> float:
-        now_us = (now - _EPOCH) // _MICROSECOND
-        total = 0.0
-        for points, half_life, at_us in terms:
-            age_days = (now_us - at_us) / _MICROSECONDS_PER_SECOND / SECONDS_PER_DAY
-            if age_days <= 0:
-                total += points
-            elif age_days <= expire:
-                total += points * 0.5 ** (age_days / half_life)
-        return round(min(max(total, 0.0), cap), 2)
-
-    return points_at
+    for at in times:
+        age = now_us - at
+        if age <= 0:
+            total += 1.0
+        elif age <= expire_us:
+            total += 0.5 ** (age / half_life_us)
+    return total
 
 
 def engagement_band(score: float, definitions: EngagementDefinitions) -> int:
     return 1 + sum(1 for minimum in definitions.bands if score >= minimum)
 
 
+def _capped(total: float, definitions: EngagementDefinitions) -> float:
+    return round(min(max(total, 0.0), definitions.total_cap), 2)
+
+
 def score_engagement(classified: Classified, definitions: EngagementDefinitions, *, now: datetime) -> EngagementResult:
-    lines: list[ScoreContribution] = []
+    now_us = epoch_us(now)
+    expire_us = definitions.expire_after_days * US_PER_DAY
+    intent_since = now_us - definitions.high_intent_window_days * US_PER_DAY
+    matched = classified.matched
+    lines: list[Line] = []
     high_intent: set[str] = set()
-    intent_window = timedelta(days=definitions.high_intent_window_days)
+    total = 0.0
+    oldest = now_us - expire_us
     for rule in definitions.rules:
-        events = classified.matched.get(rule.name)
-        if not events:
+        times = _live(matched.get(rule.name), oldest)
+        if not times:
             continue
-        half_life = rule.half_life_days or definitions.default_half_life_days
-        counted = classified.counted[rule.name]
-        capped = len(events) - len(counted)
+        counted = _counted(times, rule.daily_cap)
         raw = rule.points * len(counted)
-        points = sum(
-            rule.points
-            * decay_factor(
-                age=now - e.occurred_at, half_life_days=half_life, expire_after_days=definitions.expire_after_days
-            )
-            for e in counted
-        )
-        lines.append(
-            ScoreContribution.model_construct(
-                rule=f"engagement:{rule.name}",
-                category="engagement",
-                count=len(events),
-                raw_points=raw,
-                decay_factor=round(points / raw, 4) if raw else 1.0,
-                points=round(points, 2),
-                caps_applied=[f"daily_cap:{rule.name}"] if capped else [],
-            )
-        )
-        if rule.high_intent and any(now - e.occurred_at <= intent_window for e in events):
+        points = rule.points * _decayed(counted, now_us, _half_life_us(rule, definitions), expire_us)
+        total += points
+        capped = [f"daily_cap:{rule.name}"] if len(counted) < len(times) else []
+        decay = round(points / raw, 4) if raw else 1.0
+        lines.append(Line(f"engagement:{rule.name}", "engagement", len(times), raw, decay, round(points, 2), capped))
+        if rule.high_intent and times[-1] >= intent_since:
             high_intent.add(rule.name)
     for combination in definitions.high_intent_combinations:
-        if all(any(now - e.occurred_at <= intent_window for e in classified.matched.get(n, ())) for n in combination):
+        if all(matched.get(name) and matched[name][-1] >= intent_since for name in combination):
             high_intent.add("+".join(combination))
-    for activity, count in sorted(classified.unmatched.items()):
+    for activity, times in sorted(classified.unmatched.items()):
+        if count := len(_live(times, oldest)):
+            lines.append(Line(f"activity:{activity}", "engagement", count, 0.0, None, 0.0, []))
+    listed = sum(line.points for line in lines)
+    if listed > definitions.total_cap:
         lines.append(
-            ScoreContribution.model_construct(
-                rule=f"activity:{activity}",
-                category="engagement",
-                count=count,
-                raw_points=0.0,
-                points=0.0,
-                caps_applied=[],
+            Line(
+                "engagement:total_cap",
+                "engagement",
+                0,
+                None,
+                None,
+                round(definitions.total_cap - listed, 2),
+                ["total_cap"],
             )
         )
-    total = sum(line.points for line in lines)
-    if total > definitions.total_cap:
-        lines.append(
-            ScoreContribution.model_construct(
-                rule="engagement:total_cap",
-                category="engagement",
-                count=0,
-                points=round(definitions.total_cap - total, 2),
-                caps_applied=["total_cap"],
-            )
-        )
-    elif total < 0:
-        lines.append(
-            ScoreContribution.model_construct(
-                rule="engagement:floor",
-                category="engagement",
-                count=0,
-                points=round(-total, 2),
-                caps_applied=["floor_zero"],
-            )
-        )
-    score = _engagement_points(classified, definitions, now)
+    elif listed < 0:
+        lines.append(Line("engagement:floor", "engagement", 0, None, None, round(-listed, 2), ["floor_zero"]))
+    score = _capped(total, definitions)
     return EngagementResult(
         score=score,
         band=engagement_band(score, definitions),
@@ -431,9 +410,12 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
 
 def demand_state(classified: Classified, definitions: DemandDefinitions, *, now: datetime) -> DemandState:
     """The first demand rule that holds within the window, else `unaware`."""
-    window = timedelta(days=definitions.window_days)
+    since = epoch_us(now) - definitions.window_days * US_PER_DAY
     for rule in definitions.rules:
-        seen = sum(1 for name in rule.rules for e in classified.matched.get(name, ()) if now - e.occurred_at <= window)
+        seen = 0
+        for name in rule.rules:
+            times = classified.matched.get(name, ())
+            seen += len(times) - bisect_left(times, since)
         if seen >= rule.min_count:
             return rule.state
     return "unaware"
@@ -447,9 +429,16 @@ def score_lead(
 
 
 def scorecard(
-    profile: Mapping[str, Any], classified: Classified, definitions: ScoringDefinitions, *, now: datetime
+    profile: Mapping[str, Any],
+    classified: Classified,
+    definitions: ScoringDefinitions,
+    *,
+    now: datetime,
+    fit: FitResult | None = None,
 ) -> Scorecard:
-    fit = score_fit(profile, definitions.fit, free_mail_domains=definitions.free_mail_domains)
+    """The scorecard at `now`; pass `fit` (from `score_fit` of the same profile) to reuse it: fit never decays."""
+    if fit is None:
+        fit = score_fit(profile, definitions.fit, free_mail_domains=definitions.free_mail_domains)
     engagement = score_engagement(classified, definitions.engagement, now=now)
     state = demand_state(classified, definitions.demand, now=now)
     return Scorecard(fit=fit, engagement=replace(engagement, demand_state=state))
@@ -459,36 +448,107 @@ def next_review_at(classified: Classified, definitions: ScoringDefinitions, *, n
     """The earliest time after `now` at which, with no new event, the engagement band drops, a high-intent
     activity leaves its window or a demand-state signal expires; None when nothing will change.
 
-    The band's drop time is found by bisection to `REVIEW_PRECISION`, assuming the score only falls with
-    time (true unless negative points dominate; a rise is caught by the next event instead).
+    The band's drop time is found to `REVIEW_PRECISION`, assuming the score only falls with time (true
+    unless negative points dominate; a rise is caught by the next event instead).
     """
     engagement = definitions.engagement
-    candidates: list[datetime] = []
-    intent_window = timedelta(days=engagement.high_intent_window_days)
-    in_combinations = {name for combination in engagement.high_intent_combinations for name in combination}
-    for name, events in classified.matched.items():
-        if classified.rules[name].high_intent or name in in_combinations:
-            leaves = events[-1].occurred_at + intent_window
-            if leaves > now:
-                candidates.append(leaves)
-    demand_rules = {name for rule in definitions.demand.rules for name in rule.rules}
-    demand_window = timedelta(days=definitions.demand.window_days)
-    for name in demand_rules & classified.matched.keys():
-        expiries = [
-            e.occurred_at + demand_window for e in classified.matched[name] if e.occurred_at + demand_window > now
-        ]
-        if expiries:
-            candidates.append(min(expiries))
-    band = engagement_band(_engagement_points(classified, engagement, now), engagement)
-    if band > 1:
-        points_at = _points_at(classified, engagement)
-        low, high = now, now + timedelta(days=engagement.expire_after_days + 1)
-        if engagement_band(points_at(high), engagement) < band:
-            while high - low > REVIEW_PRECISION:
-                middle = low + (high - low) / 2
-                if engagement_band(points_at(middle), engagement) < band:
-                    high = middle
-                else:
-                    low = middle
-            candidates.append(high)
-    return min(candidates) if candidates else None
+    now_us = epoch_us(now)
+    matched = classified.matched
+    candidates: list[float] = []
+    intent_us = engagement.high_intent_window_days * US_PER_DAY
+    intent_rules, demand_rules = _watched(definitions)
+    for name in intent_rules & matched.keys():
+        leaves = matched[name][-1] + intent_us
+        if leaves > now_us:
+            candidates.append(leaves)
+    demand_us = definitions.demand.window_days * US_PER_DAY
+    for name in demand_rules & matched.keys():
+        times = matched[name]
+        first_live = bisect_right(times, now_us - demand_us)  # the oldest event still inside the window
+        if first_live < len(times):
+            candidates.append(times[first_live] + demand_us)
+    drop = _band_drop_at(_terms(classified), engagement, now_us)
+    if drop is not None:
+        candidates.append(drop)
+    return from_epoch_us(math.ceil(min(candidates))) if candidates else None
+
+
+_WATCHED: dict[int, tuple[ScoringDefinitions, frozenset[str], frozenset[str]]] = {}
+
+
+def _watched(definitions: ScoringDefinitions) -> tuple[frozenset[str], frozenset[str]]:
+    """The rules whose events leave a high-intent signal, and those a demand state counts (once per definitions)."""
+    cached = _WATCHED.get(id(definitions))
+    if cached is None or cached[0] is not definitions:
+        engagement = definitions.engagement
+        intent = {rule.name for rule in engagement.rules if rule.high_intent}
+        intent.update(name for combination in engagement.high_intent_combinations for name in combination)
+        demand = frozenset(name for rule in definitions.demand.rules for name in rule.rules)
+        cached = _WATCHED[id(definitions)] = (definitions, frozenset(intent), demand)
+    return cached[1], cached[2]
+
+
+def _terms(classified: Classified) -> list[tuple[float, float, int]]:
+    """(points, half-life µs, time) of every event that counts under its rule's daily cap."""
+    definitions = classified.definitions
+    terms: list[tuple[float, float, int]] = []
+    for rule in definitions.rules:
+        times = classified.matched.get(rule.name)
+        if times:
+            half_life_us = _half_life_us(rule, definitions)
+            terms.extend((rule.points, half_life_us, at) for at in _counted(times, rule.daily_cap))
+    return terms
+
+
+def _value_and_slope(terms: list[tuple[float, float, int]], at_us: float, expire_us: float) -> tuple[float, float]:
+    """The uncapped engagement total at `at_us` and its rate of change (per µs)."""
+    total = slope = 0.0
+    for points, half_life_us, occurred_us in terms:
+        age = at_us - occurred_us
+        if age <= 0:
+            total += points
+        elif age <= expire_us:
+            value = points * 0.5 ** (age / half_life_us)
+            total += value
+            slope -= value * _LN2 / half_life_us
+    return total, slope
+
+
+def _band_drop_at(terms: list[tuple[float, float, int]], definitions: EngagementDefinitions, now_us: int) -> int | None:
+    """When the band first drops below today's, to `REVIEW_PRECISION`; None if it never does.
+
+    Newton's method on the logarithm of the score, from the left: the log of a sum of decaying
+    exponentials is convex, so each step lands at or before the crossing (exactly on it when one
+    half-life dominates), and a step shorter than the precision is taken as one precision to close the
+    bracket. Anything else (negative points, an event expiring, a slow step) falls back to bisection.
+    """
+    expire_us = definitions.expire_after_days * US_PER_DAY
+
+    def band_of(total: float) -> int:
+        return engagement_band(_capped(total, definitions), definitions)
+
+    band = band_of(_value_and_slope(terms, now_us, expire_us)[0])
+    if band == 1:
+        return None
+    low, high = float(now_us), now_us + definitions.expire_after_days * US_PER_DAY + US_PER_DAY
+    if band_of(_value_and_slope(terms, high, expire_us)[0]) >= band:
+        return None
+    # The band reads the score rounded to 2 decimals: it drops once the unrounded score is below this.
+    target = definitions.bands[band - 2] - 0.005
+    log_threshold = math.log(target) if target > 0 else None
+    at, newton_steps = low, 0
+    while high - low > _REVIEW_PRECISION_US:
+        total, slope = _value_and_slope(terms, at, expire_us)
+        following = None
+        if band_of(total) < band:
+            high = at
+        else:
+            low = at
+            if log_threshold is not None and newton_steps < 12 and slope < 0 and total > 0:
+                newton_steps += 1
+                step = (math.log(total) - log_threshold) * total / -slope
+                estimate = at + max(step, _REVIEW_PRECISION_US)
+                if estimate < high:
+                    following = estimate
+        at = following if following is not None else (low + high) / 2
+    return math.ceil(high)

@@ -1,41 +1,55 @@
 """Store engagement and profile events, rescore the leads they touch, emit `lead.scored`.
 
 Runs inside the caller's transaction (the consumer's batch, or the decay worker's); never commits.
-One batch costs a fixed number of statements whatever its size: insert events, read the touched
-leads' stored events, profiles and rows, write the rows, read the accounts, write history and outbox.
+A batch costs a fixed number of statements whatever its size (`store.Store`): insert the events,
+read the touched leads' versions, sum their accounts, upsert the leads, write history and outbox.
 
-Correctness under redelivery and disorder comes from recomputing each touched lead from *all* its
-stored events (inserted `ON CONFLICT DO NOTHING` on the event id and on the sender's
-(source, external_id)): a duplicate adds nothing, a late event falls into its place.
+Correctness under redelivery and disorder: every event is inserted `ON CONFLICT DO NOTHING` (on the
+event id and on the sender's (source, external_id)) and only the ones inserted now are applied, so a
+duplicate changes nothing; a lead's score is a function of the *set* of its events
+(`rules.Classified`), so a late event falls into its place.
+
+Speed: each lead scored lately is kept in memory (`LeadMemory`: its classified events, merged
+profile and fit), so an event costs one rescore of its lead, not a re-read of everything the lead
+did. The memory is a cache of the database, trusted only while its `version` equals the row's
+`state_version` (the count of the lead's stored events, read in the batch's own transaction, locked
+on PostgreSQL). Anything else (another instance scored the lead, a batch rolled back after the
+memory moved on, a restart, a rebalance) reloads the lead from its stored events.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from bisect import insort
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+import orjson
 import sqlalchemy as sa
 from prometheus_client import Counter
-from pydantic import TypeAdapter
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from baton_contracts import CloudEvent, Topic
-from baton_contracts.definitions import LoadedDefinitions, ScoringDefinitions
-from baton_contracts.events import (
-    AccountSnapshot,
-    EventType,
-    LeadProfile,
-    LeadScored,
-    ProfileFields,
-    ScoreContribution,
-)
+from baton_contracts.definitions import LoadedDefinitions
+from baton_contracts.events import EventType, ProfileFields
 from baton_kit.outbox import Outbox
-from baton_scoring.models import EngagementEvent, Lead, ProfileUpdate, ScoreHistory
-from baton_scoring.rules import Activity, Scorecard, account_key, classify, next_review_at, normalise_email, scorecard
+from baton_scoring.models import EngagementEvent, Lead, ProfileUpdate
+from baton_scoring.rules import (
+    Classified,
+    FitResult,
+    Scorecard,
+    account_key,
+    epoch_us,
+    from_epoch_us,
+    next_review_at,
+    normalise_email,
+    score_fit,
+    scorecard,
+)
+from baton_scoring.store import ENGAGEMENT_COLUMNS, PROFILE_COLUMNS, Store, json_text
 
 SOURCE = "/baton/scoring"
 Reason = Literal["event", "decay"]
@@ -45,291 +59,359 @@ UNKNOWN_ACTIVITIES = Counter(
     "Engagement events whose activity no definitions rule scores (stored, 0 points).",
 )
 SCORES_EMITTED = Counter("baton_scoring_scores_emitted_total", "lead.scored events written to the outbox.", ["reason"])
+MEMORY_MISSES = Counter(
+    "baton_scoring_lead_memory_misses_total", "Leads loaded from their stored events (not held, or held out of date)."
+)
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
 # What a qualification rule reads: a decay review emits only when one of these changes.
-LEADS: sa.Table = Lead.__table__  # type: ignore[assignment]
-ENGAGEMENT_EVENTS: sa.Table = EngagementEvent.__table__  # type: ignore[assignment]
-PROFILE_UPDATES: sa.Table = ProfileUpdate.__table__  # type: ignore[assignment]
-SCORE_HISTORY: sa.Table = ScoreHistory.__table__  # type: ignore[assignment]
-SCORED_ENVELOPE = CloudEvent[LeadScored]
-CONTRIBUTIONS = TypeAdapter(list[ScoreContribution])  # the explanation as dicts, one call per lead
 SIGNATURE = ("fit_grade", "engagement_band", "demand_state", "high_intent", "disqualifiers")
+JSON_OPTIONS = orjson.OPT_UTC_Z
 
 
-def _is_postgresql(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+@dataclass(slots=True)
+class LeadMemory:
+    """What scoring keeps of a lead between events: enough to rescore it without reading the database."""
+
+    classified: Classified
+    version: int = 0
+    profile_updates: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (µs, event id, fields)
+    profile: dict[str, Any] = field(default_factory=dict)
+    fit: FitResult | None = None  # of `profile`; None until needed again
+    last_event_us: int | None = None
+    latest_email: tuple[int, str] | None = None  # the newest engagement event's email (profile has none)
+
+    def add_engagement(
+        self, activity: str, occurred_at: datetime, properties: dict[str, Any], email: str | None
+    ) -> None:
+        self.classified.add(activity, occurred_at, properties)
+        at = epoch_us(occurred_at)
+        self.last_event_us = at if self.last_event_us is None else max(self.last_event_us, at)
+        if email and (self.latest_email is None or at >= self.latest_email[0]):
+            self.latest_email = (at, email)
+            if not self.profile.get("email"):
+                self.fit = None  # the fallback email (and so the email domain) may have changed
+
+    def add_profile(self, event_id: str, occurred_at: datetime, fields: dict[str, Any]) -> None:
+        """Merge an update in (occurred_at, event id) order, so a late one falls in its place."""
+        insort(self.profile_updates, (epoch_us(occurred_at), event_id, fields), key=lambda u: (u[0], u[1]))
+        merged: dict[str, Any] = {}
+        for _, _, update in self.profile_updates:
+            merged.update(update)
+        self.profile = merged
+        self.fit = None
+
+    def merged_profile(self) -> dict[str, Any]:
+        """The profile, with the newest engagement email when no update gave one."""
+        if not self.profile.get("email") and self.latest_email is not None:
+            return {**self.profile, "email": self.latest_email[1]}
+        return self.profile
 
 
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if _is_postgresql(session) else sqlite.insert
+class LeadMemories:
+    """The leads held in memory, least recently scored dropped first beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._leads: OrderedDict[str, LeadMemory] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._leads)
+
+    def get(self, lead_id: str) -> LeadMemory | None:
+        memory = self._leads.get(lead_id)
+        if memory is not None:
+            self._leads.move_to_end(lead_id)
+        return memory
+
+    def put(self, lead_id: str, memory: LeadMemory) -> None:
+        self._leads[lead_id] = memory
+        self._leads.move_to_end(lead_id)
+        while len(self._leads) > self.limit:
+            self._leads.popitem(last=False)
+
+    def clear(self) -> None:
+        self._leads.clear()
 
 
-async def apply_events(
-    session: AsyncSession,
-    events: list[CloudEvent[Any]],
-    *,
-    definitions: LoadedDefinitions,
-    outbox: Outbox,
-    now: datetime,
-) -> None:
-    """Store each engagement/profile event and rescore every lead they touch (one `lead.scored` per lead)."""
-    engagements: list[dict[str, Any]] = []
-    profiles: list[dict[str, Any]] = []
-    causes: dict[str, str | None] = {}
-    known = {activity for rule in definitions.definitions.scoring.engagement.rules for activity in rule.activities}
-    for event in events:
-        data = event.data
-        if event.type == EventType.ENGAGEMENT_RECORDED:
-            if data.activity not in known:
-                UNKNOWN_ACTIVITIES.inc()
-            engagements.append(
-                {
-                    "event_id": event.id,
-                    "lead_id": data.lead_id,
-                    "activity": data.activity,
-                    "occurred_at": data.occurred_at,
-                    "source": data.source,
-                    "external_id": data.external_id,
-                    "email": normalise_email(data.email) if data.email else None,
-                    "properties": dict(data.properties),
-                }
-            )
-        elif event.type == EventType.PROFILE_UPDATED:
-            fields = {name: getattr(data, name) for name in PROFILE_FIELDS if getattr(data, name) is not None}
-            profiles.append(
-                {"event_id": event.id, "lead_id": data.lead_id, "occurred_at": data.occurred_at, "fields": fields}
-            )
-        else:
-            continue
-        causes[data.lead_id] = event.id
-    if not causes:
-        return
-    insert = _insert(session)
-    connection = await session.connection()  # Core statements: no ORM bookkeeping on the hot path
-    if engagements:
-        await connection.execute(insert(ENGAGEMENT_EVENTS).on_conflict_do_nothing(), engagements)
-    if profiles:
-        await connection.execute(insert(PROFILE_UPDATES).on_conflict_do_nothing(), profiles)
-    await rescore(session, causes, definitions=definitions, outbox=outbox, now=now, reason="event")
+@dataclass(frozen=True, slots=True)
+class _Fresh:
+    """An event inserted in this batch, to apply to its lead's memory."""
+
+    kind: Literal["engagement", "profile"]
+    event_id: str
+    occurred_at: datetime
+    data: Any
 
 
-@dataclass
-class _Stored:
-    activities: list[Activity]
-    profile: dict[str, Any]
-    last_event_at: datetime | None
-    latest_email: str | None
+class ScoringService:
+    """Applies batches of `lead.engagement` events and runs decay reviews, with one `LeadMemories`."""
 
+    def __init__(self, *, definitions: LoadedDefinitions, outbox: Outbox, memory_limit: int = 200_000) -> None:
+        self.definitions = definitions
+        self.scoring = definitions.definitions.scoring
+        self.outbox = outbox
+        self.memories = LeadMemories(memory_limit)
+        self.known_activities = {a for rule in self.scoring.engagement.rules for a in rule.activities}
 
-async def _load(
-    session: AsyncSession, lead_ids: Collection[str], *, scoring: ScoringDefinitions, now: datetime
-) -> dict[str, _Stored]:
-    since = now - timedelta(days=scoring.engagement.expire_after_days + 1)
-    stored = {lead_id: _Stored([], {}, None, None) for lead_id in lead_ids}
-    connection = await session.connection()
-    events, updates = ENGAGEMENT_EVENTS.c, PROFILE_UPDATES.c
-    rows = await connection.execute(
-        sa.select(events.lead_id, events.event_id, events.activity, events.occurred_at, events.properties, events.email)
-        .where(events.lead_id.in_(list(lead_ids)), events.occurred_at >= since)
-        .order_by(events.occurred_at, events.event_id)
-    )
-    for lead_id, event_id, activity, occurred_at, properties, email in rows:
-        lead = stored[lead_id]
-        lead.activities.append(Activity(event_id, activity, occurred_at, properties or {}))
-        lead.last_event_at = occurred_at
-        lead.latest_email = email or lead.latest_email
-    profile_rows = await connection.execute(
-        sa.select(updates.lead_id, updates.fields)
-        .where(updates.lead_id.in_(list(lead_ids)))
-        .order_by(updates.occurred_at, updates.event_id)
-    )
-    for lead_id, fields in profile_rows:
-        stored[lead_id].profile.update(fields)
-    for lead in stored.values():
-        if not lead.profile.get("email") and lead.latest_email:
-            lead.profile["email"] = lead.latest_email
-    return stored
+    async def apply_events(self, session: AsyncSession, events: Sequence[CloudEvent[Any]], *, now: datetime) -> int:
+        """Store each engagement/profile event not stored before and rescore the leads they touch (one
+        `lead.scored` per lead). Returns how many events were new."""
+        connection = await session.connection()
+        store = Store(connection.dialect.name)
+        engagements: list[tuple[Any, ...]] = []
+        profiles: list[tuple[Any, ...]] = []
+        for event in events:
+            data = event.data
+            if event.type == EventType.ENGAGEMENT_RECORDED:
+                email = normalise_email(data.email) if data.email else None
+                engagements.append(
+                    (
+                        event.id,
+                        data.lead_id,
+                        data.activity,
+                        store.time(data.occurred_at),
+                        data.source,
+                        data.external_id,
+                        email,
+                        json_text(data.properties),
+                    )
+                )
+            elif event.type == EventType.PROFILE_UPDATED:
+                profiles.append(
+                    (event.id, data.lead_id, store.time(data.occurred_at), json_text(_profile_fields(data)))
+                )
+        fresh_ids = await store.insert_new(connection, "engagement_events", ENGAGEMENT_COLUMNS, engagements)
+        fresh_ids |= await store.insert_new(connection, "profile_updates", PROFILE_COLUMNS, profiles)
+        if not fresh_ids:
+            return 0
+        fresh: dict[str, list[_Fresh]] = {}
+        causes: dict[str, str | None] = {}
+        for event in events:
+            if event.id not in fresh_ids:
+                continue
+            fresh_ids.discard(event.id)  # a repeat inside one batch applies once
+            data = event.data
+            if event.type == EventType.ENGAGEMENT_RECORDED:
+                if data.activity not in self.known_activities:
+                    UNKNOWN_ACTIVITIES.inc()
+                fresh.setdefault(data.lead_id, []).append(_Fresh("engagement", event.id, data.occurred_at, data))
+            else:
+                fresh.setdefault(data.lead_id, []).append(_Fresh("profile", event.id, data.occurred_at, data))
+            causes[data.lead_id] = event.id
+        await self._rescore(session, store, fresh, causes, now=now, reason="event")
+        return sum(len(applied) for applied in fresh.values())
 
+    async def review_due(self, session: AsyncSession, *, now: datetime, limit: int) -> tuple[int, int]:
+        """Rescore up to `limit` leads whose review time has come (decay may have dropped their band).
 
-async def rescore(
-    session: AsyncSession,
-    causes: dict[str, str | None],
-    *,
-    definitions: LoadedDefinitions,
-    outbox: Outbox,
-    now: datetime,
-    reason: Reason,
-) -> int:
-    """Recompute `causes`' leads from their stored events and emit `lead.scored`; returns how many were emitted.
+        Returns (reviewed, emitted). PostgreSQL: due rows are claimed `FOR UPDATE SKIP LOCKED`, so several
+        instances share the work; SQLite serialises writers anyway.
+        """
+        query = sa.select(Lead.lead_id).where(Lead.review_at <= now).order_by(Lead.review_at).limit(limit)
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        due = list(await session.scalars(query))
+        if not due:
+            return 0, 0
+        store = Store(session.get_bind().dialect.name)
+        emitted = await self._rescore(session, store, {d: [] for d in due}, dict.fromkeys(due), now=now, reason="decay")
+        return len(due), emitted
 
-    `reason="event"` emits for every lead; `reason="decay"` (the scheduled review) emits only when
-    something a qualification rule reads changed (grade, band, demand state, high intent, disqualifiers).
-    """
-    scoring = definitions.definitions.scoring
-    lead_ids = list(causes)
-    connection = await session.connection()
-    query = sa.select(LEADS.c.lead_id, *(LEADS.c[c] for c in SIGNATURE)).where(LEADS.c.lead_id.in_(lead_ids))
-    if _is_postgresql(session):
-        query = query.with_for_update()
-    before = {row[0]: tuple(row[1:]) for row in await connection.execute(query)}
-    stored = await _load(session, lead_ids, scoring=scoring, now=now)
+    async def _rescore(
+        self,
+        session: AsyncSession,
+        store: Store,
+        fresh: dict[str, list[_Fresh]],
+        causes: dict[str, str | None],
+        *,
+        now: datetime,
+        reason: Reason,
+    ) -> int:
+        """Bring each lead's memory up to date, score it, write leads, history and outbox; returns emitted.
 
-    rows: list[dict[str, Any]] = []
-    cards: list[Scorecard] = []
-    for lead_id in lead_ids:
-        lead = stored[lead_id]
-        classified = classify(lead.activities, scoring.engagement)
-        card = scorecard(lead.profile, classified, scoring, now=now)
-        email = lead.profile.get("email")
-        row = {
-            "lead_id": lead_id,
-            "email": email,
-            "account_key": account_key(email, free_mail_domains=scoring.free_mail_domains),
-            "profile": lead.profile,
-            "score": card.score,
-            "fit_score": card.fit.score,
-            "engagement_score": card.engagement.score,
-            "fit_grade": card.fit.grade,
-            "engagement_band": card.engagement.band,
-            "grade": card.grade,
-            "demand_state": card.engagement.demand_state,
-            "high_intent": card.engagement.high_intent,
-            "disqualifiers": card.fit.disqualifiers,
-            "contributions": CONTRIBUTIONS.dump_python(card.contributions),
-            "account": None,
-            "definitions_version": definitions.version,
-            "scored_at": now,
-            "last_event_at": lead.last_event_at,
-            "review_at": next_review_at(classified, scoring, now=now),
-        }
-        if reason == "event" or before.get(lead_id) != tuple(row[c] for c in SIGNATURE):
-            rows.append(row)
-            cards.append(card)
-        else:  # a review that changes nothing a rule reads: keep the new numbers, emit nothing
-            await session.execute(
-                sa.update(Lead)
-                .where(Lead.lead_id == lead_id)
-                .values(**{k: v for k, v in row.items() if k != "account"})
-            )
-    if not rows:
-        return 0
-    statement = _insert(session)(LEADS)
-    await connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[LEADS.c.lead_id], set_={c: statement.excluded[c] for c in rows[0] if c != "lead_id"}
-        ),
-        rows,
-    )
-    accounts = await account_snapshots(
-        session,
-        {row["account_key"] for row in rows if row["account_key"]},
-        engaged_min=scoring.account.engaged_min_score,
-    )
-    if accounts:
-        await connection.execute(
-            sa.update(LEADS)
-            .where(LEADS.c.lead_id == sa.bindparam("b_lead_id"))
-            .values(account=sa.bindparam("b_account")),
-            [
-                {"b_lead_id": row["lead_id"], "b_account": accounts[row["account_key"]].model_dump()}
-                for row in rows
-                if row["account_key"] in accounts
-            ],
+        `reason="event"` emits for every lead; `reason="decay"` (the scheduled review) emits only when
+        something a qualification rule reads changed (grade, band, demand state, high intent, disqualifiers).
+        """
+        connection = await session.connection()
+        lead_ids = list(fresh)
+        versions = await store.versions(connection, lead_ids)
+        memories: dict[str, LeadMemory] = {}
+        stale: list[str] = []
+        for lead_id in lead_ids:
+            memory = self.memories.get(lead_id)
+            if memory is None or memory.version != versions.get(lead_id, 0):
+                stale.append(lead_id)
+                continue
+            for applied in fresh[lead_id]:
+                _apply(memory, applied)
+            memory.version += len(fresh[lead_id])
+            memories[lead_id] = memory
+        if stale:
+            MEMORY_MISSES.inc(len(stale))
+            loaded = await self._load(connection, stale, now=now)  # this batch's events are stored already
+            for lead_id, memory in loaded.items():
+                memory.version = versions.get(lead_id, 0) + len(fresh[lead_id])
+                self.memories.put(lead_id, memory)
+                memories[lead_id] = memory
+        before = await _signatures(connection, lead_ids) if reason == "decay" else {}
+
+        scoring = self.scoring
+        cards: dict[str, tuple[Scorecard, dict[str, Any], str | None]] = {}
+        for lead_id in lead_ids:
+            memory = memories[lead_id]
+            profile = memory.merged_profile()
+            if memory.fit is None:
+                memory.fit = score_fit(profile, scoring.fit, free_mail_domains=scoring.free_mail_domains)
+            card = scorecard(profile, memory.classified, scoring, now=now, fit=memory.fit)
+            key = account_key(profile.get("email"), free_mail_domains=scoring.free_mail_domains)
+            cards[lead_id] = (card, profile, key)
+
+        engaged_min = scoring.account.engaged_min_score
+        totals = await store.account_totals(
+            connection, {key for _, _, key in cards.values() if key}, leaving_out=lead_ids, engaged_min=engaged_min
         )
-    history: list[dict[str, Any]] = []
-    outgoing: list[CloudEvent[LeadScored]] = []
-    for row, card in zip(rows, cards, strict=True):
-        account = accounts.get(row["account_key"]) if row["account_key"] else None
-        scored = LeadScored.model_construct(
-            lead_id=row["lead_id"],
-            score=card.score,
-            fit_score=card.fit.score,
-            engagement_score=card.engagement.score,
-            fit_grade=card.fit.grade,
-            engagement_band=card.engagement.band,
-            grade=card.grade,
-            demand_state=card.engagement.demand_state,
-            disqualifiers=card.fit.disqualifiers,
-            high_intent=card.engagement.high_intent,
-            profile=LeadProfile.model_validate(row["profile"]),
-            account=account,
-            contributions=card.contributions,
-            scored_at=now,
-            definitions_version=definitions.version,
-            cause_event_id=causes[row["lead_id"]],
-        )
-        # What `new_event` builds, without re-validating an envelope whose every field is ours.
-        cloud_event = SCORED_ENVELOPE.model_construct(
-            specversion="1.0",
-            id=str(uuid.uuid4()),
-            source=SOURCE,
-            type=EventType.LEAD_SCORED,
-            time=now,
-            subject=row["lead_id"],
-            datacontenttype="application/json",
-            data=scored,
-        )
-        outgoing.append(cloud_event)
-        history.append(
-            {
-                "lead_id": row["lead_id"],
-                "event_id": cloud_event.id,
-                "reason": reason,
+        for card, _, key in cards.values():
+            if key:
+                engaged, total = totals.get(key, (0, 0.0))
+                totals[key] = (engaged + (card.engagement.score >= engaged_min), total + card.engagement.score)
+
+        version = self.definitions.version
+        stamp = store.time(now)
+        lead_rows: list[tuple[Any, ...]] = []
+        history: list[tuple[Any, ...]] = []
+        outgoing: list[tuple[str, str, bytes]] = []
+        for lead_id, (card, profile, key) in cards.items():
+            memory = memories[lead_id]
+            engagement, fit = card.engagement, card.fit
+            account = None
+            if key:
+                engaged, total = totals[key]
+                account = {"account_key": key, "engaged_stakeholders": engaged, "engagement_score": round(total, 2)}
+            contributions = orjson.dumps([line.as_dict() for line in card.contributions])
+            review = next_review_at(memory.classified, scoring, now=now)
+            last_event = from_epoch_us(memory.last_event_us) if memory.last_event_us is not None else None
+            lead_rows.append(
+                (
+                    lead_id,
+                    profile.get("email"),
+                    key,
+                    json_text(profile),
+                    card.score,
+                    fit.score,
+                    engagement.score,
+                    fit.grade,
+                    engagement.band,
+                    card.grade,
+                    engagement.demand_state,
+                    json_text(engagement.high_intent),
+                    json_text(fit.disqualifiers),
+                    contributions.decode(),
+                    json_text(account) if account else None,
+                    version,
+                    stamp,
+                    store.time(last_event),
+                    store.time(review),
+                    memory.version,
+                )
+            )
+            signature = (fit.grade, engagement.band, engagement.demand_state, engagement.high_intent, fit.disqualifiers)
+            if reason == "decay" and before.get(lead_id) == signature:
+                continue  # a review that changes nothing a rule reads: keep the new numbers, emit nothing
+            event_id = str(uuid.uuid4())
+            data = {
+                "lead_id": lead_id,
                 "score": card.score,
-                "fit_score": card.fit.score,
-                "engagement_score": card.engagement.score,
+                "fit_score": fit.score,
+                "engagement_score": engagement.score,
+                "fit_grade": fit.grade,
+                "engagement_band": engagement.band,
                 "grade": card.grade,
-                "demand_state": card.engagement.demand_state,
-                "high_intent": card.engagement.high_intent,
-                "cause_event_id": causes[row["lead_id"]],
-                "definitions_version": definitions.version,
+                "demand_state": engagement.demand_state,
+                "disqualifiers": fit.disqualifiers,
+                "high_intent": engagement.high_intent,
+                "profile": profile,
+                "account": account,
+                "contributions": orjson.Fragment(contributions),
                 "scored_at": now,
+                "definitions_version": version,
+                "cause_event_id": causes[lead_id],
             }
+            envelope = {
+                "specversion": "1.0",
+                "id": event_id,
+                "source": SOURCE,
+                "type": EventType.LEAD_SCORED.value,
+                "time": now,
+                "subject": lead_id,
+                "datacontenttype": "application/json",
+                "data": data,
+            }
+            outgoing.append((event_id, lead_id, orjson.dumps(envelope, option=JSON_OPTIONS)))
+            history.append(
+                (
+                    lead_id,
+                    event_id,
+                    reason,
+                    card.score,
+                    fit.score,
+                    engagement.score,
+                    card.grade,
+                    engagement.demand_state,
+                    json_text(engagement.high_intent),
+                    causes[lead_id],
+                    version,
+                    stamp,
+                )
+            )
+        await store.upsert_leads(connection, lead_rows)
+        await store.insert_history(connection, history)
+        if outgoing:
+            await self.outbox.add_many(session, topic=Topic.LEAD_SCORED, rows=outgoing, now=now)
+        SCORES_EMITTED.labels(reason=reason).inc(len(outgoing))
+        return len(outgoing)
+
+    async def _load(
+        self, connection: AsyncConnection, lead_ids: Sequence[str], *, now: datetime
+    ) -> dict[str, LeadMemory]:
+        """Leads' memories from their stored events (those young enough to score) and profile updates."""
+        engagement = self.scoring.engagement
+        since = now - timedelta(days=engagement.expire_after_days + 1)
+        memories = {lead_id: LeadMemory(Classified(engagement)) for lead_id in lead_ids}
+        events, updates = EngagementEvent.__table__.c, ProfileUpdate.__table__.c
+        rows = await connection.execute(
+            sa.select(events.lead_id, events.activity, events.occurred_at, events.properties, events.email).where(
+                events.lead_id.in_(lead_ids), events.occurred_at >= since
+            )
         )
-    await outbox.add_events(session, topic=Topic.LEAD_SCORED, cloud_events=outgoing, now=now)
-    await connection.execute(sa.insert(SCORE_HISTORY), history)
-    SCORES_EMITTED.labels(reason=reason).inc(len(rows))
-    return len(rows)
-
-
-async def account_snapshots(
-    session: AsyncSession, keys: Iterable[str], *, engaged_min: float
-) -> dict[str, AccountSnapshot]:
-    """Per account: leads whose engagement reaches `engaged_min` (the buying committee) and the summed
-    engagement of its leads, as of each lead's last scoring. One query for all `keys`."""
-    keys = list(keys)
-    if not keys:
-        return {}
-    rows = await session.execute(
-        sa.select(
-            Lead.account_key,
-            sa.func.sum(sa.case((Lead.engagement_score >= engaged_min, 1), else_=0)),
-            sa.func.sum(Lead.engagement_score),
+        for lead_id, activity, occurred_at, properties, email in rows:
+            memories[lead_id].add_engagement(activity, occurred_at, properties or {}, email)
+        profile_rows = await connection.execute(
+            sa.select(updates.lead_id, updates.event_id, updates.occurred_at, updates.fields).where(
+                updates.lead_id.in_(lead_ids)
+            )
         )
-        .where(Lead.account_key.in_(keys))
-        .group_by(Lead.account_key)
+        for lead_id, event_id, occurred_at, fields in profile_rows:
+            memories[lead_id].add_profile(event_id, occurred_at, fields)
+        return memories
+
+
+def _apply(memory: LeadMemory, fresh: _Fresh) -> None:
+    data = fresh.data
+    if fresh.kind == "engagement":
+        email = normalise_email(data.email) if data.email else None
+        memory.add_engagement(data.activity, data.occurred_at, data.properties, email)
+    else:
+        memory.add_profile(fresh.event_id, data.occurred_at, _profile_fields(data))
+
+
+def _profile_fields(data: Any) -> dict[str, Any]:
+    return {name: value for name in PROFILE_FIELDS if (value := getattr(data, name)) is not None}
+
+
+async def _signatures(connection: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
+    """What a qualification rule reads of each stored lead, as `_rescore` builds it."""
+    leads = Lead.__table__.c
+    rows = await connection.execute(
+        sa.select(leads.lead_id, *(leads[name] for name in SIGNATURE)).where(leads.lead_id.in_(lead_ids))
     )
-    return {
-        key: AccountSnapshot(account_key=key, engaged_stakeholders=int(engaged or 0), engagement_score=round(total, 2))
-        for key, engaged, total in rows
-    }
-
-
-async def review_due(
-    session: AsyncSession, *, definitions: LoadedDefinitions, outbox: Outbox, now: datetime, limit: int
-) -> tuple[int, int]:
-    """Rescore up to `limit` leads whose review time has come (decay may have dropped their band).
-
-    Returns (reviewed, emitted). PostgreSQL: due rows are claimed `FOR UPDATE SKIP LOCKED`, so several
-    instances share the work; SQLite serialises writers anyway.
-    """
-    query = sa.select(Lead.lead_id).where(Lead.review_at <= now).order_by(Lead.review_at).limit(limit)
-    if _is_postgresql(session):
-        query = query.with_for_update(skip_locked=True)
-    due = list(await session.scalars(query))
-    if not due:
-        return 0, 0
-    emitted = await rescore(
-        session, dict.fromkeys(due), definitions=definitions, outbox=outbox, now=now, reason="decay"
-    )
-    return len(due), emitted
+    return {row[0]: tuple(row[1:]) for row in rows}

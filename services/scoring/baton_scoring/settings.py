@@ -10,3 +10,8 @@ class ScoringSettings(ServiceSettings):
         default=30.0, gt=0, le=3600, description="How often the decay review looks for leads whose band may drop."
     )
     decay_review_batch: int = Field(default=500, ge=1, le=10_000, description="Leads rescored per review transaction.")
+    lead_memory_limit: int = Field(
+        default=200_000,
+        ge=0,
+        description="Leads held in memory between events (least recently scored dropped first); 0 holds none.",
+    )
