@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "schemas"), str(ROOT / "services" / "scoring")]
 
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions  # noqa: E402
-from baton_scoring.rules import Activity, classify, next_review_at, scorecard  # noqa: E402
+from baton_scoring.rules import Activity, classify, scorecard  # noqa: E402
 
 DEFINITIONS = load_definitions(EXAMPLE_PATH)
 SCORING = DEFINITIONS.definitions.scoring
@@ -47,7 +47,7 @@ def apply(state: dict[str, Any], envelope: dict[str, Any]) -> dict[str, Any]:
     now = datetime.now(UTC)
     classified = classify(activities, SCORING.engagement)
     card = scorecard(state["profile"], classified, SCORING, now=now)
-    review = next_review_at(classified, SCORING, now=now)
+    review = card.review_at
     return {
         "lead_id": data["lead_id"],
         "score": card.score,

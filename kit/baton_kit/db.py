@@ -7,7 +7,7 @@ busy timeout instead.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +72,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint=10000")
+        cursor.execute("PRAGMA cache_size=-65536")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -104,3 +106,31 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     A session is one unit of work here, so a listener left by a rolled-back transaction dies with it.
     """
     event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
+
+
+async def insert_many(
+    connection: AsyncConnection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    suffix: str = "",
+) -> None:
+    """Insert `rows` (tuples in `columns` order, bound as the driver takes them) in one round trip.
+
+    `columns` are (name, PostgreSQL type) pairs. PostgreSQL: one `INSERT … SELECT FROM unnest(…)`
+    with a typed array per column (asyncpg's `executemany` binds and executes row by row);
+    SQLite: the driver's `executemany`. `suffix` is appended, e.g. an `ON CONFLICT` clause.
+    For hot paths only: this skips SQLAlchemy's type processing, so times and JSON must already be
+    in stored form (`baton_kit.types.bind_time`, JSON text).
+    """
+    if not rows:
+        return
+    names = ", ".join(name for name, _ in columns)
+    if connection.dialect.name == "postgresql":
+        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
+        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
+        await connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        return
+    marks = ", ".join("?" * len(columns))
+    await connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}", list(rows))

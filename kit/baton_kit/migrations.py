@@ -98,3 +98,25 @@ def create_kit_tables(op: Any) -> None:
         sa.Column("topic", sa.String(200), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
     )
+
+
+def outbox_deletes_sent_rows(op: Any) -> None:
+    """The relay deletes a row once the broker has it (2026-11-30): drop `sent_at` and the index on
+    unsent rows, and the rows already sent. Frozen, like `create_kit_tables`."""
+    op.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
+    op.drop_index("ix_outbox_unsent", table_name="outbox")
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("sent_at")
+
+
+def outbox_keeps_sent_rows(op: Any) -> None:
+    """The downgrade of `outbox_deletes_sent_rows` (the rows already deleted stay gone). Frozen."""
+    with op.batch_alter_table("outbox") as batch:
+        batch.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
+    op.create_index(
+        "ix_outbox_unsent",
+        "outbox",
+        ["id"],
+        postgresql_where=sa.text("sent_at IS NULL"),
+        sqlite_where=sa.text("sent_at IS NULL"),
+    )

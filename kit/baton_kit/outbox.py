@@ -1,11 +1,13 @@
 """The transactional outbox and its relay.
 
 A state change and the events it causes are written in one transaction (`Outbox.add`); the
-relay publishes committed rows in id order with acks=all and marks them sent. Two relays are
-safe: only the one holding the relay lock publishes (a PostgreSQL advisory lock, or a file lock
-beside the SQLite database), so no row is published twice by them and per-key order is kept.
-A crash after publishing and before marking sends the batch again: consumers de-duplicate on
-the event id (the inbox), which is why this is enough.
+relay publishes committed rows in id order with acks=all and deletes them once the broker has
+them (the events live on in Kafka; a row kept and marked sent instead would be rewritten whole,
+payload included, and the table would grow with every event). Two relays are safe: only the one
+holding the relay lock publishes (a PostgreSQL advisory lock, or a file lock beside the SQLite
+database), so no row is published twice by them and per-key order is kept. A crash after
+publishing and before deleting sends the batch again: consumers de-duplicate on the event id
+(the inbox), which is why this is enough.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,15 +25,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import after_commit, transaction
+from baton_kit.db import after_commit, insert_many, transaction
 from baton_kit.locks import FileLock
 from baton_kit.metrics import KitMetrics
 from baton_kit.types import AwareDateTime, bind_time
 
 log = structlog.get_logger(__name__)
+OUTBOX_COLUMNS = (
+    ("event_id", "text"),
+    ("topic", "text"),
+    ("key", "text"),
+    ("payload", "bytea"),
+    ("created_at", "timestamptz"),
+)
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:
+    """Rows waiting for the relay: every row in the table is unsent (a sent row is deleted)."""
     return sa.Table(
         "outbox",
         metadata,
@@ -41,13 +51,6 @@ def outbox_table(metadata: sa.MetaData) -> sa.Table:
         sa.Column("key", sa.String(200), nullable=True),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", AwareDateTime(), nullable=False),
-        sa.Column("sent_at", AwareDateTime(), nullable=True),
-        sa.Index(
-            "ix_outbox_unsent",
-            "id",
-            postgresql_where=sa.text("sent_at IS NULL"),
-            sqlite_where=sa.text("sent_at IS NULL"),
-        ),
     )
 
 
@@ -61,10 +64,7 @@ class Outbox:
     async def add(
         self, session: AsyncSession, *, topic: str, event_id: str, key: str, payload: bytes, now: datetime
     ) -> None:
-        await session.execute(
-            sa.insert(self.table).values(event_id=event_id, topic=topic, key=key, payload=payload, created_at=now)
-        )
-        self._wake_relay_on_commit(session)
+        await self.add_many(session, topic=topic, rows=[(event_id, key, payload)], now=now)
 
     async def add_event(self, session: AsyncSession, *, topic: str, cloud_event: Any, now: datetime) -> None:
         """Add a `baton_contracts.CloudEvent`: keyed by its subject, de-duplicated downstream by its id."""
@@ -97,14 +97,13 @@ class Outbox:
         if not rows:
             return
         connection = await session.connection()
-        dialect = connection.dialect.name
-        marks = "$1, $2, $3, $4, $5" if dialect == "postgresql" else "?, ?, ?, ?, ?"
-        created_at = bind_time(now, dialect=dialect)
-        # Plain SQL, straight to the driver's executemany: Core's per-row parameter processing
-        # costs more than the insert itself at thousands of rows a second.
-        await connection.exec_driver_sql(
-            f"INSERT INTO {self.table.name} (event_id, topic, key, payload, created_at) VALUES ({marks})",
-            [(event_id, str(topic), key, payload, created_at) for event_id, key, payload in rows],
+        created_at = bind_time(now, dialect=connection.dialect.name)
+        topic = str(topic)
+        await insert_many(  # plain SQL: Core's per-row parameter processing costs more than the insert
+            connection,
+            self.table.name,
+            OUTBOX_COLUMNS,
+            [(event_id, topic, key, payload, created_at) for event_id, key, payload in rows],
         )
         self._wake_relay_on_commit(session)
 
@@ -132,7 +131,6 @@ class OutboxRelay:
         lock_name: str,
         batch_size: int = 1000,
         idle_seconds: float = 0.5,
-        retention: timedelta = timedelta(days=1),
     ) -> None:
         self.outbox = outbox
         self.table = outbox.table
@@ -143,7 +141,6 @@ class OutboxRelay:
         self.lock_key = zlib.crc32(lock_name.encode()) & 0x7FFFFFFF
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
-        self.retention = retention
         self._file_lock = sqlite_relay_lock(sessions)
 
     def close(self) -> None:
@@ -153,7 +150,6 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until `stop` is set; sleeps when idle, woken early by a commit that added rows."""
         backoff = 0.1
-        passes = 0
         try:
             while not stop.is_set():
                 # Clear before reading: a commit that lands while this pass runs sets it again,
@@ -162,15 +158,12 @@ class OutboxRelay:
                 try:
                     published = await self.publish_batch()
                     backoff = 0.1
-                except Exception:  # broker or database down: nothing marked sent, try again
+                except Exception:  # broker or database down: nothing deleted, try again
                     self.metrics.infrastructure_failures.labels(stage="outbox_relay").inc()
                     log.warning("outbox relay failed; retrying", backoff_seconds=backoff, exc_info=True)
                     await sleep_or_stop(stop, backoff)
                     backoff = min(backoff * 2, 10.0)
                     continue
-                passes += 1
-                if passes % 1000 == 0:
-                    await self.prune()
                 if published < self.batch_size:
                     await wait_any(stop, self.outbox.committed, timeout=self.idle_seconds)
             await self._drain_on_stop()
@@ -193,45 +186,40 @@ class OutboxRelay:
             log.info("outbox relay stopped with rows left to publish", exc_info=True)
 
     async def publish_batch(self) -> int:
-        """Publish up to `batch_size` unsent rows, oldest first; returns how many were published.
+        """Publish up to `batch_size` rows, then delete them; returns how many were published.
 
         PostgreSQL: the advisory lock lives as long as the transaction, and publishing inside it
         blocks no writer (MVCC). SQLite: publishing inside a transaction would hold the database's
         only write lock for a broker round trip, so the relay holds a file lock beside the
-        database instead and reads and marks rows in two short transactions.
+        database instead and reads and deletes rows in two short transactions.
         """
         if self._file_lock is not None:
             if not self._file_lock.acquire():
                 return 0
             async with transaction(self.sessions) as session:
-                rows = await self._unsent(session)
+                rows = await self._oldest(session)
             await self._publish(rows)
             async with transaction(self.sessions) as session:
-                await self._mark_sent(session, rows)
+                await self._delete(session, rows)
             return len(rows)
         async with transaction(self.sessions) as session:
             got_lock = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self.lock_key)))
             if not got_lock:
                 return 0
-            rows = await self._unsent(session)
+            rows = await self._oldest(session)
             await self._publish(rows)
-            await self._mark_sent(session, rows)
+            await self._delete(session, rows)
         return len(rows)
 
-    async def _unsent(self, session: AsyncSession) -> Sequence[sa.Row[Any, Any, Any, Any]]:
-        rows = (
-            await session.execute(
-                sa.select(self.table.c.id, self.table.c.topic, self.table.c.key, self.table.c.payload)
-                .where(self.table.c.sent_at.is_(None))
-                .order_by(self.table.c.id)
-                .limit(self.batch_size)
-            )
-        ).all()
+    async def _oldest(self, session: AsyncSession) -> Sequence[sa.Row[Any, Any, Any, Any]]:
+        table = self.table
+        columns = (table.c.id, table.c.topic, table.c.key, table.c.payload)
+        rows = (await session.execute(sa.select(*columns).order_by(table.c.id).limit(self.batch_size))).all()
         self.metrics.outbox_pending.set(len(rows))
         return rows
 
     async def _publish(self, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
-        """Send in id order and wait for every ack (acks=all); raises if any send failed."""
+        """Send in order and wait for every ack (acks=all); raises if any send failed."""
         deliveries = [
             await self.producer.send(row.topic, value=row.payload, key=row.key.encode() if row.key else None)
             for row in rows
@@ -240,18 +228,9 @@ class OutboxRelay:
         for row in rows:
             self.metrics.outbox_published.labels(topic=row.topic).inc()
 
-    async def _mark_sent(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
+    async def _delete(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         if rows:
-            await session.execute(
-                sa.update(self.table)
-                .where(self.table.c.id.in_([row.id for row in rows]))
-                .values(sent_at=self.clock.now())
-            )
-
-    async def prune(self) -> None:
-        """Delete rows sent longer ago than the retention."""
-        async with transaction(self.sessions) as session:
-            await session.execute(sa.delete(self.table).where(self.table.c.sent_at < self.clock.now() - self.retention))
+            await session.execute(sa.delete(self.table).where(self.table.c.id.in_([row.id for row in rows])))
 
 
 def sqlite_relay_lock(sessions: async_sessionmaker[AsyncSession]) -> FileLock | None:

@@ -70,13 +70,17 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
                 )
             )
             applied_once[lead_id].append(Activity(events[-1].id, activity, START))
-    producer = create_producer(bootstrap_servers=stack.bootstrap)
-    await producer.start()
-    try:
-        await produce_events(producer, Topic.LEAD_ENGAGEMENT, events)
-    finally:
-        await producer.stop()
 
+    async def produce_all() -> None:
+        producer = create_producer(bootstrap_servers=stack.bootstrap)
+        await producer.start()
+        try:
+            await produce_events(producer, Topic.LEAD_ENGAGEMENT, events)
+        finally:
+            await producer.stop()
+
+    # The service consumes while the events are still being produced: kill it early in the stream.
+    production = asyncio.create_task(produce_all())
     at_kill = await eventually(
         lambda: applied(stack.scoring.base_url, "baton_scoring"),
         until=lambda n: n >= 300,
@@ -85,6 +89,7 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
         what="300 events applied",
     )
     stack.scoring.kill()
+    await production
     assert at_kill < len(events), "the kill must land mid-stream for this test to mean anything"
 
     stack.scoring.start()

@@ -86,14 +86,19 @@ class EngagementResult:
     contributions: list[Line]
     high_intent: list[str]
     demand_state: DemandState
+    # For the review: per rule, (current unrounded points, half-life µs), and the first time after
+    # `now` an event expires (the points are a smooth sum of exponentials until then).
+    components: tuple[tuple[float, float], ...] = ()
+    horizon_us: int | None = None
 
 
 @dataclass(frozen=True)
 class Scorecard:
-    """A lead's full score at one moment, with every line of its explanation."""
+    """A lead's full score at one moment, with every line of its explanation, and when to look again."""
 
     fit: FitResult
     engagement: EngagementResult
+    review_at: datetime | None = None
 
     @property
     def score(self) -> float:
@@ -360,14 +365,20 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
     high_intent: set[str] = set()
     total = 0.0
     oldest = now_us - expire_us
+    components: list[tuple[float, float]] = []
+    horizon: int | None = None
     for rule in definitions.rules:
         times = _live(matched.get(rule.name), oldest)
         if not times:
             continue
         counted = _counted(times, rule.daily_cap)
         raw = rule.points * len(counted)
-        points = rule.points * _decayed(counted, now_us, _half_life_us(rule, definitions), expire_us)
+        half_life_us = _half_life_us(rule, definitions)
+        points = rule.points * _decayed(counted, now_us, half_life_us, expire_us)
         total += points
+        components.append((points, half_life_us))
+        expires = counted[0] + int(expire_us) + 1  # the oldest counted event is the first to expire
+        horizon = expires if horizon is None else min(horizon, expires)
         capped = [f"daily_cap:{rule.name}"] if len(counted) < len(times) else []
         decay = round(points / raw, 4) if raw else 1.0
         lines.append(Line(f"engagement:{rule.name}", "engagement", len(times), raw, decay, round(points, 2), capped))
@@ -401,6 +412,8 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
         contributions=lines,
         high_intent=sorted(high_intent),
         demand_state="unaware",  # set by `scorecard`, which knows the demand rules
+        components=tuple(components),
+        horizon_us=horizon,
     )
 
 
@@ -440,22 +453,28 @@ def scorecard(
     if fit is None:
         fit = score_fit(profile, definitions.fit, free_mail_domains=definitions.free_mail_domains)
     engagement = score_engagement(classified, definitions.engagement, now=now)
-    state = demand_state(classified, definitions.demand, now=now)
-    return Scorecard(fit=fit, engagement=replace(engagement, demand_state=state))
+    engagement = replace(engagement, demand_state=demand_state(classified, definitions.demand, now=now))
+    return Scorecard(fit=fit, engagement=engagement, review_at=review_at(classified, definitions, engagement, now=now))
 
 
 def next_review_at(classified: Classified, definitions: ScoringDefinitions, *, now: datetime) -> datetime | None:
-    """The earliest time after `now` at which, with no new event, the engagement band drops, a high-intent
-    activity leaves its window or a demand-state signal expires; None when nothing will change.
+    """The earliest time after `now` at which, with no new event, the engagement band may drop, a
+    high-intent activity leaves its window or a demand-state signal expires; None when nothing will change.
 
-    The band's drop time is found to `REVIEW_PRECISION`, assuming the score only falls with time (true
-    unless negative points dominate; a rise is caught by the next event instead).
+    Never later than the change: a review at that time rescores the lead and sets the next one, so the
+    band's drop is found to `REVIEW_PRECISION` (at most a few reviews when events expire on the way).
     """
-    engagement = definitions.engagement
+    return review_at(classified, definitions, score_engagement(classified, definitions.engagement, now=now), now=now)
+
+
+def review_at(
+    classified: Classified, definitions: ScoringDefinitions, engagement: EngagementResult, *, now: datetime
+) -> datetime | None:
+    """`next_review_at` from the lead's `engagement` at `now` (as `score_engagement` computed it)."""
     now_us = epoch_us(now)
     matched = classified.matched
     candidates: list[float] = []
-    intent_us = engagement.high_intent_window_days * US_PER_DAY
+    intent_us = definitions.engagement.high_intent_window_days * US_PER_DAY
     intent_rules, demand_rules = _watched(definitions)
     for name in intent_rules & matched.keys():
         leaves = matched[name][-1] + intent_us
@@ -467,7 +486,7 @@ def next_review_at(classified: Classified, definitions: ScoringDefinitions, *, n
         first_live = bisect_right(times, now_us - demand_us)  # the oldest event still inside the window
         if first_live < len(times):
             candidates.append(times[first_live] + demand_us)
-    drop = _band_drop_at(_terms(classified), engagement, now_us)
+    drop = _band_drop_at(engagement, definitions.engagement, now_us)
     if drop is not None:
         candidates.append(drop)
     return from_epoch_us(math.ceil(min(candidates))) if candidates else None
@@ -488,67 +507,54 @@ def _watched(definitions: ScoringDefinitions) -> tuple[frozenset[str], frozenset
     return cached[1], cached[2]
 
 
-def _terms(classified: Classified) -> list[tuple[float, float, int]]:
-    """(points, half-life µs, time) of every event that counts under its rule's daily cap."""
-    definitions = classified.definitions
-    terms: list[tuple[float, float, int]] = []
-    for rule in definitions.rules:
-        times = classified.matched.get(rule.name)
-        if times:
-            half_life_us = _half_life_us(rule, definitions)
-            terms.extend((rule.points, half_life_us, at) for at in _counted(times, rule.daily_cap))
-    return terms
-
-
-def _value_and_slope(terms: list[tuple[float, float, int]], at_us: float, expire_us: float) -> tuple[float, float]:
-    """The uncapped engagement total at `at_us` and its rate of change (per µs)."""
+def _value_and_slope(components: tuple[tuple[float, float], ...], elapsed_us: float) -> tuple[float, float]:
+    """The unrounded engagement points `elapsed_us` after now, and their rate of change (per µs), while
+    no event expires: each rule's current points decay with its half-life."""
     total = slope = 0.0
-    for points, half_life_us, occurred_us in terms:
-        age = at_us - occurred_us
-        if age <= 0:
-            total += points
-        elif age <= expire_us:
-            value = points * 0.5 ** (age / half_life_us)
-            total += value
-            slope -= value * _LN2 / half_life_us
+    for points, half_life_us in components:
+        value = points * 0.5 ** (elapsed_us / half_life_us)
+        total += value
+        slope -= value * _LN2 / half_life_us
     return total, slope
 
 
-def _band_drop_at(terms: list[tuple[float, float, int]], definitions: EngagementDefinitions, now_us: int) -> int | None:
-    """When the band first drops below today's, to `REVIEW_PRECISION`; None if it never does.
+def _band_drop_at(engagement: EngagementResult, definitions: EngagementDefinitions, now_us: int) -> float | None:
+    """When the band first drops below today's, to `REVIEW_PRECISION`, or the moment the first counted
+    event expires (the points jump there; the review at that moment looks again); None if neither.
 
-    Newton's method on the logarithm of the score, from the left: the log of a sum of decaying
+    Between now and that moment the points are Σ points_r · 2^(-t / half-life_r) over the rules, so the
+    drop is found by Newton's method on their logarithm, from the left: the log of a sum of decaying
     exponentials is convex, so each step lands at or before the crossing (exactly on it when one
     half-life dominates), and a step shorter than the precision is taken as one precision to close the
-    bracket. Anything else (negative points, an event expiring, a slow step) falls back to bisection.
+    bracket. Anything else (negative points, a slow step) falls back to bisection.
     """
-    expire_us = definitions.expire_after_days * US_PER_DAY
+    band = engagement.band
+    horizon = engagement.horizon_us
+    if band == 1 or horizon is None:
+        return None
+    components = engagement.components
 
     def band_of(total: float) -> int:
         return engagement_band(_capped(total, definitions), definitions)
 
-    band = band_of(_value_and_slope(terms, now_us, expire_us)[0])
-    if band == 1:
-        return None
-    low, high = float(now_us), now_us + definitions.expire_after_days * US_PER_DAY + US_PER_DAY
-    if band_of(_value_and_slope(terms, high, expire_us)[0]) >= band:
-        return None
+    low, high = 0.0, float(horizon - now_us)
+    if band_of(_value_and_slope(components, high)[0]) >= band:
+        return horizon  # no drop before the first expiry: look again then
     # The band reads the score rounded to 2 decimals: it drops once the unrounded score is below this.
     target = definitions.bands[band - 2] - 0.005
-    log_threshold = math.log(target) if target > 0 else None
+    log_target = math.log(target) if target > 0 else None
     at, newton_steps = low, 0
     while high - low > _REVIEW_PRECISION_US:
-        total, slope = _value_and_slope(terms, at, expire_us)
+        total, slope = _value_and_slope(components, at)
         following = None
         if band_of(total) < band:
             high = at
         else:
             low = at
-            if log_threshold is not None and newton_steps < 12 and slope < 0 and total > 0:
+            if log_target is not None and newton_steps < 12 and slope < 0 and total > 0:
                 newton_steps += 1
-                step = (math.log(total) - log_threshold) * total / -slope
-                estimate = at + max(step, _REVIEW_PRECISION_US)
+                estimate = at + max((math.log(total) - log_target) * total / -slope, _REVIEW_PRECISION_US)
                 if estimate < high:
                     following = estimate
         at = following if following is not None else (low + high) / 2
-    return math.ceil(high)
+    return now_us + high

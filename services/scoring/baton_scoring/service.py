@@ -44,7 +44,6 @@ from baton_scoring.rules import (
     account_key,
     epoch_us,
     from_epoch_us,
-    next_review_at,
     normalise_email,
     score_fit,
     scorecard,
@@ -288,7 +287,6 @@ class ScoringService:
                 engaged, total = totals[key]
                 account = {"account_key": key, "engaged_stakeholders": engaged, "engagement_score": round(total, 2)}
             contributions = orjson.dumps([line.as_dict() for line in card.contributions])
-            review = next_review_at(memory.classified, scoring, now=now)
             last_event = from_epoch_us(memory.last_event_us) if memory.last_event_us is not None else None
             lead_rows.append(
                 (
@@ -310,7 +308,7 @@ class ScoringService:
                     version,
                     stamp,
                     store.time(last_event),
-                    store.time(review),
+                    store.time(card.review_at),
                     memory.version,
                 )
             )

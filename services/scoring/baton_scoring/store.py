@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from baton_kit.db import insert_many
 from baton_kit.types import bind_time
 
 Row = tuple[Any, ...]
@@ -34,41 +35,42 @@ ENGAGEMENT_COLUMNS = (
 )
 PROFILE_COLUMNS = (("event_id", "text"), ("lead_id", "text"), ("occurred_at", "timestamptz"), ("fields", "json"))
 LEAD_COLUMNS = (
-    "lead_id",
-    "email",
-    "account_key",
-    "profile",
-    "score",
-    "fit_score",
-    "engagement_score",
-    "fit_grade",
-    "engagement_band",
-    "grade",
-    "demand_state",
-    "high_intent",
-    "disqualifiers",
-    "contributions",
-    "account",
-    "definitions_version",
-    "scored_at",
-    "last_event_at",
-    "review_at",
-    "state_version",
+    ("lead_id", "text"),
+    ("email", "text"),
+    ("account_key", "text"),
+    ("profile", "json"),
+    ("score", "float8"),
+    ("fit_score", "float8"),
+    ("engagement_score", "float8"),
+    ("fit_grade", "text"),
+    ("engagement_band", "int4"),
+    ("grade", "text"),
+    ("demand_state", "text"),
+    ("high_intent", "json"),
+    ("disqualifiers", "json"),
+    ("contributions", "json"),
+    ("account", "json"),
+    ("definitions_version", "text"),
+    ("scored_at", "timestamptz"),
+    ("last_event_at", "timestamptz"),
+    ("review_at", "timestamptz"),
+    ("state_version", "int4"),
 )
 HISTORY_COLUMNS = (
-    "lead_id",
-    "event_id",
-    "reason",
-    "score",
-    "fit_score",
-    "engagement_score",
-    "grade",
-    "demand_state",
-    "high_intent",
-    "cause_event_id",
-    "definitions_version",
-    "scored_at",
+    ("lead_id", "text"),
+    ("event_id", "text"),
+    ("reason", "text"),
+    ("score", "float8"),
+    ("fit_score", "float8"),
+    ("engagement_score", "float8"),
+    ("grade", "text"),
+    ("demand_state", "text"),
+    ("high_intent", "json"),
+    ("cause_event_id", "text"),
+    ("definitions_version", "text"),
+    ("scored_at", "timestamptz"),
 )
+_LEAD_UPDATES = ", ".join(f"{name} = excluded.{name}" for name, _ in LEAD_COLUMNS[1:])
 _SQLITE_CHUNK = 2000  # rows per multi-row statement: 8 columns x 2,000 stays under SQLite's 32,766 variables
 
 
@@ -147,12 +149,12 @@ class Store:
         return {row[0]: (int(row[1] or 0), float(row[2] or 0.0)) for row in rows}
 
     async def upsert_leads(self, connection: AsyncConnection, rows: Sequence[Row]) -> None:
-        if rows:
-            await connection.exec_driver_sql(_upsert_leads_sql(self.postgresql), list(rows))
+        await insert_many(
+            connection, "leads", LEAD_COLUMNS, rows, suffix=f"ON CONFLICT (lead_id) DO UPDATE SET {_LEAD_UPDATES}"
+        )
 
     async def insert_history(self, connection: AsyncConnection, rows: Sequence[Row]) -> None:
-        if rows:
-            await connection.exec_driver_sql(_insert_sql("score_history", HISTORY_COLUMNS, self.postgresql), list(rows))
+        await insert_many(connection, "score_history", HISTORY_COLUMNS, rows)
 
 
 def _marks(count: int, mark: str = "?") -> str:
@@ -163,15 +165,3 @@ def _marks(count: int, mark: str = "?") -> str:
 def _sqlite_insert_returning(table: str, names: str, width: int, count: int) -> str:
     row = f"({_marks(width)})"
     return f"INSERT INTO {table} ({names}) VALUES {', '.join([row] * count)} ON CONFLICT DO NOTHING RETURNING event_id"
-
-
-@cache
-def _insert_sql(table: str, columns: tuple[str, ...], postgresql: bool) -> str:
-    marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1)) if postgresql else _marks(len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-
-
-@cache
-def _upsert_leads_sql(postgresql: bool) -> str:
-    updates = ", ".join(f"{name} = excluded.{name}" for name in LEAD_COLUMNS[1:])
-    return f"{_insert_sql('leads', LEAD_COLUMNS, postgresql)} ON CONFLICT (lead_id) DO UPDATE SET {updates}"

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import BaseModel
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import CloudEvent, Topic, new_event
@@ -217,7 +217,7 @@ async def fire_due_steps(session: AsyncSession, *, outbox: Outbox, now: datetime
         .with_for_update(skip_locked=True)
     )
     fired: list[Fired] = []
-    batch: list[dict[str, Any]] = []
+    batch: list[tuple[str, str, bytes]] = []
     for row in rows:
         clock = snapshot(row)
         steps = due_steps(clock, now=now)
@@ -237,10 +237,7 @@ async def fire_due_steps(session: AsyncSession, *, outbox: Outbox, now: datetime
             await queue_alerts(session, clock=clock, step=step, action="trigger", now=now)
             fired.append(Fired(clock=clock, step=step, at=now))
         copy_to_row(clock, row)
-    if batch:
-        # One INSERT for the whole batch: an `Outbox.add` per event would autoflush the session each time.
-        await session.execute(insert(outbox.table), batch)
-        after_commit(session, outbox.committed.set)
+    await outbox.add_many(session, topic=Topic.SLA_EVENTS, rows=batch, now=now)  # one INSERT for the batch
     return fired
 
 
@@ -576,7 +573,7 @@ async def _record_milestone(session: AsyncSession, *, lead_id: str, milestone: M
             setattr(row, f.name, getattr(updated, f.name))
 
 
-def _emit_step(batch: list[dict[str, Any]], *, clock: SlaClock, step: Step, now: datetime) -> None:
+def _emit_step(batch: list[tuple[str, str, bytes]], *, clock: SlaClock, step: Step, now: datetime) -> None:
     data: BaseModel
     if step.kind == StepKind.WARNING:
         data = SlaClockWarned(**_clock_data(clock), at=now, percent=step.percent or 1)
@@ -591,15 +588,7 @@ def _emit_step(batch: list[dict[str, Any]], *, clock: SlaClock, step: Step, now:
         data = SlaReassignRequested(**_clock_data(clock), at=now, reason=f"{clock.kind} SLA breached")
         event_type = EventType.SLA_REASSIGN_REQUESTED
     cloud_event = _event(event_type=event_type, clock=clock, data=data, at=now, name=step.name)
-    batch.append(
-        {
-            "event_id": cloud_event.id,
-            "topic": str(Topic.SLA_EVENTS),
-            "key": cloud_event.subject,
-            "payload": cloud_event.model_dump_json().encode(),
-            "created_at": now,
-        }
-    )
+    batch.append((cloud_event.id, cloud_event.subject, cloud_event.model_dump_json().encode()))
 
 
 async def _emit_stop(session: AsyncSession, *, outbox: Outbox, clock: SlaClock, now: datetime, reason: str) -> None:
