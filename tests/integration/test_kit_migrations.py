@@ -1,6 +1,7 @@
 """The kit's frozen migration helper creates the tables the kit's code reads and writes.
 
-Services create the outbox and inbox with `create_kit_tables` (Alembic) while the kit's code uses
+Services create the outbox and inbox with `create_kit_tables` and the later kit helpers (Alembic:
+`outbox_deletes_sent_rows`) while the kit's code uses
 `outbox_table`/`inbox_table` (SQLAlchemy metadata): these tests fail when the two drift apart.
 """
 
@@ -20,7 +21,7 @@ from support.kit import T0
 
 from baton_kit.db import create_engine, new_metadata
 from baton_kit.inbox import inbox_table
-from baton_kit.migrations import create_kit_tables
+from baton_kit.migrations import create_kit_tables, outbox_deletes_sent_rows
 from baton_kit.outbox import outbox_table
 
 
@@ -43,6 +44,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     async with engine.begin() as connection:
         await connection.run_sync(lambda c: create_kit_tables(Operations(MigrationContext.configure(c))))
+        await connection.run_sync(lambda c: outbox_deletes_sent_rows(Operations(MigrationContext.configure(c))))
     try:
         yield engine
     finally:

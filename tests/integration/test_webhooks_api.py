@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from baton_handoff.webhooks.formats import CLOUDEVENTS_BATCH, CLOUDEVENTS_JSON
 from baton_handoff.webhooks.rules import lead_id_from_email
 from baton_handoff.webhooks.signatures import hubspot_v3_signature, standard_webhooks_signature
 from baton_kit.clock import FrozenClock
+from baton_kit.db import after_commit
 
 NOW = datetime(2026, 11, 23, 9, 45, tzinfo=UTC)
 BASE = "https://baton.example"
@@ -50,15 +51,26 @@ class Handoff:
     app: FastAPI
     client: httpx.AsyncClient
     clock: FrozenClock
+    committed: list[bytes] = field(default_factory=list)  # outbox payloads, in commit order
+
+    def record_outbox(self) -> None:
+        """Keep every payload the service commits to its outbox (the relay deletes rows once published)."""
+        outbox = self.app.state.runtime.outbox
+        add_many = outbox.add_many
+
+        async def recording(session: Any, *, topic: str, rows: Any, now: datetime) -> None:
+            await add_many(session, topic=topic, rows=rows, now=now)
+            after_commit(session, lambda: self.committed.extend(payload for _, _, payload in rows))
+
+        outbox.add_many = recording
 
     async def count(self, table: str, where: str = "1=1") -> int:
         async with self.app.state.runtime.sessions() as session:
             return int(await session.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE {where}")) or 0)
 
     async def outbox(self) -> list[Any]:
-        async with self.app.state.runtime.sessions() as session:
-            rows = (await session.execute(sa.text("SELECT payload FROM outbox ORDER BY id"))).scalars()
-            return [parse_event(bytes(row)) for row in rows]
+        """The events the service committed to its outbox, in commit order."""
+        return [parse_event(payload) for payload in self.committed]
 
     async def hubspot(
         self,
@@ -132,7 +144,9 @@ async def handoff_service(database_url: str, bootstrap: str, **settings: Any) ->
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url=BASE, headers=AUTH
         ) as client,
     ):
-        yield Handoff(app=app, client=client, clock=clock)
+        handoff = Handoff(app=app, client=client, clock=clock)
+        handoff.record_outbox()
+        yield handoff
 
 
 @pytest.fixture
@@ -180,7 +194,7 @@ async def test_signed_hubspot_batch_is_stored_once_and_a_replayed_delivery_has_n
         "ignored": 2,
         "lead_ids": ["hubspot-62515-10451", "hubspot-62515-20987"],
     }
-    rows = await handoff.count("outbox")
+    rows = len(handoff.committed)
     events = await handoff.outbox()
     kinds = sorted((e.type.value, getattr(e.data, "activity", None)) for e in events)
     assert kinds == sorted(
@@ -200,7 +214,7 @@ async def test_signed_hubspot_batch_is_stored_once_and_a_replayed_delivery_has_n
     again = await handoff.hubspot(body)
     assert again.status_code == 202
     assert (again.json()["accepted"], again.json()["duplicates"]) == (0, 6)
-    assert await handoff.count("outbox") == rows
+    assert len(handoff.committed) == rows  # the retry committed nothing new
 
 
 async def test_hubspot_refuses_a_bad_signature_401_and_a_stale_one_400_and_stores_nothing(handoff: Handoff) -> None:
