@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,8 +41,16 @@ from baton_kit.metrics import KitMetrics
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-# A handler may return how many records it applied (when it de-duplicates them itself, see `inbox`).
-Handler = Callable[[AsyncSession, list[T]], Awaitable[int | None]]
+# A handler gets the batch's events (a `list[T]`), or what `prepare` made of them; it may return how
+# many records it applied (when it de-duplicates them itself, see `inbox`).
+Handler = Callable[[AsyncSession, Any], Awaitable[int | None]]
+
+
+@dataclass
+class _Batch(Generic[T]):
+    decoded: list[tuple[ConsumerRecord[Any, Any], T]]
+    prepared: Any  # what the handler gets: the items, or what `prepare` made of them
+    started: float
 
 
 class StopRequested(Exception):
@@ -81,6 +90,9 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 1_000
     fetch_max_wait_ms: int = 50
     max_backoff_seconds: float = 10.0
+    # Fetch several batches per partition and prepare the next while the last one commits (see
+    # `ConsumerRunner._apply_pipelined`): the handler's CPU work overlaps the database's.
+    pipelined: bool = False
 
 
 class ConsumerRunner(Generic[T]):
@@ -91,6 +103,8 @@ class ConsumerRunner(Generic[T]):
     `inbox=None`: the handler de-duplicates itself (its own tables are keyed by the event id) and
     returns how many records it applied. `on_rebalance` runs whenever partitions are revoked or
     assigned, under the batch lock: a handler that keeps per-key state in memory drops it there.
+    `prepare` (with `inbox=None`) does a batch's CPU work before its transaction opens; the handler
+    then gets what it returned instead of the records' events.
     """
 
     def __init__(
@@ -99,7 +113,7 @@ class ConsumerRunner(Generic[T]):
         config: ConsumerConfig,
         sessions: async_sessionmaker[AsyncSession],
         inbox: Inbox | None,
-        handler: Handler[T],
+        handler: Handler,
         decode: Callable[[bytes], T],
         event_id: Callable[[T], str],
         dlq_topic: Callable[[str], str],
@@ -107,9 +121,11 @@ class ConsumerRunner(Generic[T]):
         clock: Clock,
         metrics: KitMetrics,
         on_rebalance: Callable[[], None] | None = None,
+        prepare: Callable[[list[T]], Any] | None = None,
     ) -> None:
         self.config = config
         self.on_rebalance = on_rebalance
+        self.prepare = prepare
         self.sessions = sessions
         self.inbox = inbox
         self.handler = handler
@@ -141,10 +157,12 @@ class ConsumerRunner(Generic[T]):
         self.ready.set()
         try:
             while not stop.is_set():
+                if self.config.pipelined:
+                    await self._apply_fetched(consumer, await self._fetch_each_partition(consumer), stop)
+                    continue
                 batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
-                for tp, records in batches.items():
-                    if not records:
-                        continue
+                ready = [(tp, records) for tp, records in batches.items() if records]
+                for tp, records in ready:
                     async with self._lock:
                         if tp not in consumer.assignment():
                             continue  # revoked while we waited: the new owner gets these records
@@ -160,6 +178,43 @@ class ConsumerRunner(Generic[T]):
             finally:
                 await consumer.stop()
                 self.ready.clear()
+
+    async def _fetch_each_partition(
+        self, consumer: AIOKafkaConsumer
+    ) -> list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]]:
+        """Up to four batches of buffered records of every assigned partition (a plain `getmany` drains
+        one partition's buffer before the next); waits for the first record only when none is buffered."""
+        ready = []
+        for tp in consumer.assignment():
+            records = (await consumer.getmany(tp, timeout_ms=0, max_records=4 * self.config.max_batch)).get(tp)
+            if records:
+                ready.append((tp, records))
+        if not ready:
+            waited = time.perf_counter()
+            batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
+            self.metrics.consumer_idle_seconds.inc(time.perf_counter() - waited)
+            ready = [(tp, records) for tp, records in batches.items() if records]
+        return ready
+
+    async def _apply_fetched(
+        self,
+        consumer: AIOKafkaConsumer,
+        ready: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Each partition's records, pipelined, one partition after another; then commit their offsets.
+
+        One after another, not side by side: on SQLite the transactions take turns anyway, and a
+        transaction holding the write lock would wait behind another partition's CPU work."""
+        async with self._lock:
+            try:
+                for tp, records in ready:
+                    if tp not in consumer.assignment():
+                        continue  # revoked while we waited: the new owner gets these records
+                    await self._apply_pipelined(tp, records, stop)
+                    self._uncommitted[tp] = records[-1].offset + 1
+            finally:
+                await self._commit_pending()
 
     async def _commit_pending(self, only: set[TopicPartition] | None = None) -> None:
         assert self._consumer is not None
@@ -177,6 +232,31 @@ class ConsumerRunner(Generic[T]):
             self._uncommitted.pop(tp, None)
 
     async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> None:
+        await self._finish(await self._prepare_batch(records, stop), tp, stop)
+
+    async def _apply_pipelined(
+        self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event
+    ) -> None:
+        """`_apply` per `max_batch` records, the next batch prepared while the last one's transaction runs.
+
+        Batches still commit in order, one at a time; only the preparing (decoding, and the handler's
+        `prepare`, which yields to the event loop now and then) overlaps the database's work.
+        """
+        previous: asyncio.Task[None] | None = None
+        try:
+            for start in range(0, len(records), self.config.max_batch):
+                batch = await self._prepare_batch(records[start : start + self.config.max_batch], stop)
+                if previous is not None:
+                    await previous
+                previous = asyncio.create_task(self._finish(batch, tp, stop))
+            if previous is not None:
+                await previous
+        finally:
+            if previous is not None and not previous.done():
+                previous.cancel()
+
+    async def _prepare_batch(self, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> _Batch[T]:
+        """Decode (dead-lettering what does not decode) and run the handler's `prepare`, if any."""
         started = time.perf_counter()
         decoded: list[tuple[ConsumerRecord[Any, Any], T]] = []
         for record in records:
@@ -186,23 +266,39 @@ class ConsumerRunner(Generic[T]):
                 await self._with_infra_retry(
                     stop, functools.partial(self._dead_letter, record, error, reason="invalid")
                 )
+        return _Batch(decoded, await self._prepared([item for _, item in decoded]), started)
+
+    async def _prepared(self, items: list[T]) -> Any:
+        if self.inbox is not None or self.prepare is None or not items:
+            return items
+        prepared = self.prepare(items)
+        return await prepared if inspect.isawaitable(prepared) else prepared
+
+    async def _finish(self, batch: _Batch[T], tp: TopicPartition, stop: asyncio.Event) -> None:
+        """Apply a prepared batch in one transaction; if that keeps failing, its records one by one."""
         try:
-            await self._with_infra_retry(stop, lambda: self._apply_in_one_transaction(tp.topic, decoded))
+            await self._with_infra_retry(
+                stop, lambda: self._apply_in_one_transaction(tp.topic, batch.decoded, batch.prepared)
+            )
         except StopRequested:
             raise
         except Exception:
             log.warning(
                 "batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition, exc_info=True
             )
-            for record, item in decoded:
+            for record, item in batch.decoded:
                 await self._apply_one_with_retries(tp.topic, record, item, stop)
-        self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - batch.started)
 
-    async def _apply_in_one_transaction(self, topic: str, decoded: list[tuple[ConsumerRecord[Any, Any], T]]) -> None:
+    async def _apply_in_one_transaction(
+        self, topic: str, decoded: list[tuple[ConsumerRecord[Any, Any], T]], prepared: Any = None
+    ) -> None:
         items = [item for _, item in decoded]
         if self.inbox is None:
+            if prepared is None:
+                prepared = await self._prepared(items)
             async with transaction(self.sessions) as session:
-                applied = await self.handler(session, items) if items else 0
+                applied = await self.handler(session, prepared) if items else 0
             applied = len(items) if applied is None else applied
             self.metrics.records_applied.labels(topic=topic).inc(applied)
             self.metrics.records_duplicate.labels(topic=topic).inc(len(items) - applied)

@@ -33,6 +33,10 @@ class KitMetrics:
         self.batch_seconds = Histogram(
             f"{prefix}_batch_seconds", "Time to apply one consumed batch, commit included.", ["topic"]
         )
+        self.consumer_idle_seconds = Counter(
+            f"{prefix}_consumer_idle_seconds_total",
+            "Time the consumer waited for records to arrive (nothing buffered): how far it is from busy.",
+        )
         self.outbox_published = Counter(f"{prefix}_outbox_published_total", "Outbox rows published.", ["topic"])
         self.outbox_pending = Gauge(f"{prefix}_outbox_pending", "Outbox rows seen unsent at the last relay pass.")
 

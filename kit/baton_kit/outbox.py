@@ -13,6 +13,8 @@ publishing and before deleting sends the batch again: consumers de-duplicate on 
 from __future__ import annotations
 
 import asyncio
+import functools
+import random
 import zlib
 from collections.abc import Sequence
 from datetime import datetime
@@ -21,11 +23,12 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import after_commit, insert_many, transaction
+from baton_kit.db import after_commit, insert_many, read_transaction, transaction
 from baton_kit.locks import FileLock
 from baton_kit.metrics import KitMetrics
 from baton_kit.types import AwareDateTime, bind_time
@@ -196,7 +199,7 @@ class OutboxRelay:
         if self._file_lock is not None:
             if not self._file_lock.acquire():
                 return 0
-            async with transaction(self.sessions) as session:
+            async with read_transaction(self.sessions) as session:  # no writer waits for this read
                 rows = await self._oldest(session)
             await self._publish(rows)
             async with transaction(self.sessions) as session:
@@ -219,11 +222,29 @@ class OutboxRelay:
         return rows
 
     async def _publish(self, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
-        """Send in order and wait for every ack (acks=all); raises if any send failed."""
-        deliveries = [
-            await self.producer.send(row.topic, value=row.payload, key=row.key.encode() if row.key else None)
-            for row in rows
-        ]
+        """Send in id order and wait for every ack (acks=all); raises if any send failed.
+
+        Rows are packed into one record batch per partition (`send_batch`), partitioned by key exactly
+        as `send` would: per record, `send` costs a future, a partitioner call (pure-Python murmur2)
+        and an accumulator lookup, which at thousands of rows a second is most of the relay's time.
+        """
+        builders: dict[tuple[str, int], Any] = {}
+        deliveries: list[asyncio.Future[Any]] = []
+        partitions: dict[str, list[int]] = {}  # per batch: a topic that grows partitions is seen at once
+        for row in rows:
+            key = row.key.encode() if row.key else None
+            if row.topic not in partitions:
+                partitions[row.topic] = sorted(await self.producer.partitions_for(row.topic))
+            slot = (row.topic, _partition(partitions[row.topic], key))
+            builder = builders.get(slot)
+            if builder is None:
+                builder = builders[slot] = self.producer.create_batch()
+            if builder.append(key=key, value=row.payload, timestamp=None) is None:  # full: send it, start another
+                deliveries.append(await self.producer.send_batch(builder, slot[0], partition=slot[1]))
+                builder = builders[slot] = self.producer.create_batch()
+                builder.append(key=key, value=row.payload, timestamp=None)
+        for (topic, partition), builder in builders.items():
+            deliveries.append(await self.producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*deliveries)
         for row in rows:
             self.metrics.outbox_published.labels(topic=row.topic).inc()
@@ -231,6 +252,19 @@ class OutboxRelay:
     async def _delete(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         if rows:
             await session.execute(sa.delete(self.table).where(self.table.c.id.in_([row.id for row in rows])))
+
+
+def _partition(partitions: list[int], key: bytes | None) -> int:
+    """The partition `send` would pick: by key as aiokafka's `DefaultPartitioner`, else at random."""
+    if key is None:
+        return random.choice(partitions)
+    return partitions[_murmur2_index(key, len(partitions))]
+
+
+@functools.lru_cache(maxsize=65_536)
+def _murmur2_index(key: bytes, partitions: int) -> int:
+    """Kafka's default key → partition index (aiokafka's `DefaultPartitioner`), cached per key."""
+    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 def sqlite_relay_lock(sessions: async_sessionmaker[AsyncSession]) -> FileLock | None:

@@ -99,15 +99,18 @@ class Runtime:
         *,
         topics: list[str],
         group_id: str,
-        handler: Handler[Any],
+        handler: Handler,
         decode: Callable[[bytes], Any],
         event_id: Callable[[Any], str],
         dlq_topic: Callable[[str], str],
         own_inbox: bool = False,
         on_rebalance: Callable[[], None] | None = None,
+        prepare: Callable[[list[Any]], Any] | None = None,
+        pipelined: bool = False,
     ) -> ConsumerRunner[Any]:
         """Consume `topics` with `handler`. `own_inbox=True`: the handler de-duplicates by event id in its
-        own tables and returns how many records it applied, so the kit's inbox is skipped."""
+        own tables and returns how many records it applied, so the kit's inbox is skipped (see
+        `ConsumerRunner` for `on_rebalance`, `prepare` and `ConsumerConfig.pipelined`)."""
         runner: ConsumerRunner[Any] = ConsumerRunner(
             config=ConsumerConfig(
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -118,6 +121,7 @@ class Runtime:
                 session_timeout_ms=self.settings.kafka_session_timeout_ms,
                 heartbeat_interval_ms=max(100, self.settings.kafka_session_timeout_ms // 10),
                 fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+                pipelined=pipelined,
             ),
             sessions=self.sessions,
             inbox=None if own_inbox else self.inbox,
@@ -129,6 +133,7 @@ class Runtime:
             clock=self.clock,
             metrics=self.metrics,
             on_rebalance=on_rebalance,
+            prepare=prepare,
         )
         self.consumers.append(runner)
         self.workers.start(f"consumer:{group_id}", runner.run)

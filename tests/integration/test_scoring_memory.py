@@ -72,12 +72,13 @@ async def stored(sessions: Sessions, lead_id: str) -> Lead:
         return lead
 
 
-def service() -> ScoringService:
-    return ScoringService(definitions=DEFINITIONS, outbox=Outbox(Base.metadata.tables["outbox"]))
+def service(sessions: Sessions) -> ScoringService:
+    dialect = sessions.kw["bind"].dialect.name
+    return ScoringService(definitions=DEFINITIONS, outbox=Outbox(Base.metadata.tables["outbox"]), dialect=dialect)
 
 
 async def test_an_instance_holding_a_lead_reloads_it_after_another_instance_scored_it(sessions: Sessions) -> None:
-    first, second = service(), service()
+    first, second = service(sessions), service(sessions)
     events = [profile("m-1"), engagement("m-1", "webinar_attended", 5), engagement("m-1", "demo_request", 3)]
     assert await apply(first, sessions, events[:2]) == 2  # first now holds m-1 at version 2
     assert await apply(second, sessions, events[2:]) == 1  # second scores it next (as after a rebalance)
@@ -96,7 +97,7 @@ async def test_an_instance_holding_a_lead_reloads_it_after_another_instance_scor
 
 
 async def test_a_duplicate_changes_nothing_and_a_rolled_back_batch_is_not_remembered(sessions: Sessions) -> None:
-    scoring = service()
+    scoring = service(sessions)
     webinar = engagement("m-2", "webinar_attended", 2)
     assert await apply(scoring, sessions, [profile("m-2"), webinar]) == 2
     before = await stored(sessions, "m-2")

@@ -389,7 +389,7 @@ def test_reviews_find_the_band_drop_to_the_minute(events: list[Activity]) -> Non
         moment = from_epoch_us(math.ceil(drop))
         if band_at(moment) < band:
             break
-    assert reviews <= len(events) + 1
+    assert reviews <= len(events) + 1  # at most one per expiry or event dated after now, and the drop
 
     low, high = NOW, NOW + timedelta(days=RULEBOOK.engagement.expire_after_days + 1)
     if band == 1 or band_at(high) >= band:

@@ -19,7 +19,7 @@ from baton_scoring import SERVICE
 from baton_scoring.decay import DecayReview
 from baton_scoring.endpoints import router
 from baton_scoring.models import Base
-from baton_scoring.service import ScoringService
+from baton_scoring.service import PreparedBatch, ScoringService
 from baton_scoring.settings import ScoringSettings
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
@@ -38,12 +38,18 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
             app.state.definitions = definitions
 
             service = ScoringService(
-                definitions=definitions, outbox=runtime.outbox, memory_limit=settings.lead_memory_limit
+                definitions=definitions,
+                outbox=runtime.outbox,
+                dialect=runtime.engine.dialect.name,
+                memory_limit=settings.lead_memory_limit,
             )
             app.state.scoring = service
 
-            async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> int:
-                return await service.apply_events(session, events, now=clock.now())
+            async def prepare(events: list[CloudEvent[Any]]) -> PreparedBatch:
+                return await service.prepare(events, now=clock.now())
+
+            async def handle(session: AsyncSession, batch: PreparedBatch) -> int:
+                return await service.apply(session, batch, now=clock.now())
 
             runtime.add_consumer(
                 topics=[Topic.LEAD_ENGAGEMENT],
@@ -54,6 +60,8 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
                 dlq_topic=dlq_topic,
                 own_inbox=True,  # the events tables are keyed by event id: a duplicate is never stored twice
                 on_rebalance=service.memories.clear,  # leads of partitions this instance may lose or gain
+                prepare=prepare,  # score from memory before the transaction opens ...
+                pipelined=True,  # ... while the previous batch's transaction runs
             )
             review = DecayReview(
                 sessions=runtime.sessions,

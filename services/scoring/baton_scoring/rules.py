@@ -43,7 +43,7 @@ class Activity:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class Line:
     """One line of a score's explanation: the fields of `baton_contracts.events.ScoreContribution`.
 
@@ -90,6 +90,7 @@ class EngagementResult:
     # `now` an event expires (the points are a smooth sum of exponentials until then).
     components: tuple[tuple[float, float], ...] = ()
     horizon_us: int | None = None
+    steady: float = 0.0  # points of events dated after now: they do not decay before `horizon_us`
 
 
 @dataclass(frozen=True)
@@ -332,6 +333,21 @@ def _live(times: list[int] | None, oldest: float) -> list[int]:
     return times[bisect_left(times, oldest) :] if times[0] < oldest else times
 
 
+_RULE_CONSTANTS: dict[int, tuple[EngagementDefinitions, list[tuple[EngagementRule, str, str, float]]]] = {}
+
+
+def _rule_constants(definitions: EngagementDefinitions) -> list[tuple[EngagementRule, str, str, float]]:
+    """Per rule, in order: the rule, its explanation line's name, its daily-cap label, its half-life in µs."""
+    cached = _RULE_CONSTANTS.get(id(definitions))
+    if cached is None or cached[0] is not definitions:
+        constants = [
+            (rule, f"engagement:{rule.name}", f"daily_cap:{rule.name}", _half_life_us(rule, definitions))
+            for rule in definitions.rules
+        ]
+        cached = _RULE_CONSTANTS[id(definitions)] = (definitions, constants)
+    return cached[1]
+
+
 def _half_life_us(rule: EngagementRule, definitions: EngagementDefinitions) -> float:
     return (rule.half_life_days or definitions.default_half_life_days) * US_PER_DAY
 
@@ -367,21 +383,29 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
     oldest = now_us - expire_us
     components: list[tuple[float, float]] = []
     horizon: int | None = None
-    for rule in definitions.rules:
+    steady = 0.0
+    for rule, line_name, cap_label, half_life_us in _rule_constants(definitions):
         times = _live(matched.get(rule.name), oldest)
         if not times:
             continue
         counted = _counted(times, rule.daily_cap)
         raw = rule.points * len(counted)
-        half_life_us = _half_life_us(rule, definitions)
         points = rule.points * _decayed(counted, now_us, half_life_us, expire_us)
         total += points
-        components.append((points, half_life_us))
-        expires = counted[0] + int(expire_us) + 1  # the oldest counted event is the first to expire
-        horizon = expires if horizon is None else min(horizon, expires)
-        capped = [f"daily_cap:{rule.name}"] if len(counted) < len(times) else []
+        # Smooth until the oldest counted event expires. An event dated after now (a sender's clock
+        # ahead of ours) holds its full points until it happens: a constant until then.
+        changes = counted[0] + int(expire_us) + 1
+        held = 0.0
+        if counted[-1] > now_us:
+            first_future = bisect_right(counted, now_us)
+            changes = min(changes, counted[first_future])
+            held = rule.points * (len(counted) - first_future)
+            steady += held
+        components.append((points - held, half_life_us))
+        horizon = changes if horizon is None else min(horizon, changes)
+        capped = [cap_label] if len(counted) < len(times) else []
         decay = round(points / raw, 4) if raw else 1.0
-        lines.append(Line(f"engagement:{rule.name}", "engagement", len(times), raw, decay, round(points, 2), capped))
+        lines.append(Line(line_name, "engagement", len(times), raw, decay, round(points, 2), capped))
         if rule.high_intent and times[-1] >= intent_since:
             high_intent.add(rule.name)
     for combination in definitions.high_intent_combinations:
@@ -414,6 +438,7 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
         demand_state="unaware",  # set by `scorecard`, which knows the demand rules
         components=tuple(components),
         horizon_us=horizon,
+        steady=steady,
     )
 
 
@@ -507,10 +532,12 @@ def _watched(definitions: ScoringDefinitions) -> tuple[frozenset[str], frozenset
     return cached[1], cached[2]
 
 
-def _value_and_slope(components: tuple[tuple[float, float], ...], elapsed_us: float) -> tuple[float, float]:
+def _value_and_slope(
+    components: tuple[tuple[float, float], ...], elapsed_us: float, steady: float = 0.0
+) -> tuple[float, float]:
     """The unrounded engagement points `elapsed_us` after now, and their rate of change (per µs), while
-    no event expires: each rule's current points decay with its half-life."""
-    total = slope = 0.0
+    no event expires: each rule's current points decay with its half-life; `steady` stays."""
+    total, slope = steady, 0.0
     for points, half_life_us in components:
         value = points * 0.5 ** (elapsed_us / half_life_us)
         total += value
@@ -532,26 +559,23 @@ def _band_drop_at(engagement: EngagementResult, definitions: EngagementDefinitio
     horizon = engagement.horizon_us
     if band == 1 or horizon is None:
         return None
-    components = engagement.components
-
-    def band_of(total: float) -> int:
-        return engagement_band(_capped(total, definitions), definitions)
-
-    low, high = 0.0, float(horizon - now_us)
-    if band_of(_value_and_slope(components, high)[0]) >= band:
-        return horizon  # no drop before the first expiry: look again then
-    # The band reads the score rounded to 2 decimals: it drops once the unrounded score is below this.
+    components, steady = engagement.components, engagement.steady
+    # The band reads the score capped and rounded to 2 decimals; below the cap (every band's floor
+    # is), it drops once the unrounded score is below this.
     target = definitions.bands[band - 2] - 0.005
+    low, high = 0.0, float(horizon - now_us)
+    if _value_and_slope(components, high, steady)[0] >= target:
+        return horizon  # no drop before the first expiry: look again then
     log_target = math.log(target) if target > 0 else None
     at, newton_steps = low, 0
     while high - low > _REVIEW_PRECISION_US:
-        total, slope = _value_and_slope(components, at)
+        total, slope = _value_and_slope(components, at, steady)
         following = None
-        if band_of(total) < band:
+        if total < target:
             high = at
         else:
             low = at
-            if log_target is not None and newton_steps < 12 and slope < 0 and total > 0:
+            if log_target is not None and newton_steps < 12 and slope < 0:
                 newton_steps += 1
                 estimate = at + max((math.log(total) - log_target) * total / -slope, _REVIEW_PRECISION_US)
                 if estimate < high:
