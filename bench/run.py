@@ -11,6 +11,7 @@ HERE = Path(__file__).parent
 SHORT = [
     ["ingest_throughput.py", "--seconds", "3"],
     ["scoring_throughput.py"],
+    ["scoring_memory.py", "--leads", "2000"],
     ["sla_timer.py", "--quick"],
     ["speed_to_lead.py", "--rate", "100", "--leads", "500"],
 ]
@@ -18,7 +19,7 @@ FULL = [
     ["ingest_throughput.py", "--seconds", "10"],
     ["ingest_throughput.py", "--seconds", "10", "--db", "postgresql"],
     ["scoring_throughput.py", "--full"],
-    ["scoring_peers.py"],
+    ["scoring_memory.py"],
     ["sla_timer.py"],
     ["speed_to_lead.py", "--rate", "500"],
 ]

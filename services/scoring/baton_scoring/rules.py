@@ -43,6 +43,9 @@ class Activity:
     properties: Mapping[str, Any] = field(default_factory=dict)
 
 
+NO_CAPS: list[str] = []  # shared by every line no cap touched; never mutated
+
+
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs a setattr call per field
 class Line:
     """One line of a score's explanation: the fields of `baton_contracts.events.ScoreContribution`.
@@ -202,16 +205,17 @@ def score_fit(
     Never below 0. A criterion with no match is still explained (count 0), so a reader sees what was missed.
     """
     lines: list[Line] = []
-    for criterion in definitions.criteria:
+    criteria_names, indicator_names = _fit_line_names(definitions)
+    for criterion, name in zip(definitions.criteria, criteria_names, strict=True):
         option = next(
             (o for o in criterion.options if condition_holds(o, profile, free_mail_domains=free_mail_domains)), None
         )
         points = option.points if option is not None else 0.0
-        lines.append(Line(f"fit:{criterion.name}", "fit", 1 if option is not None else 0, points, 1.0, points, []))
+        lines.append(Line(name, "fit", 1 if option is not None else 0, points, 1.0, points, NO_CAPS))
     disqualifiers: list[str] = []
-    for indicator in definitions.negative_indicators:
+    for indicator, name in zip(definitions.negative_indicators, indicator_names, strict=True):
         if condition_holds(indicator, profile, free_mail_domains=free_mail_domains):
-            lines.append(Line(f"negative:{indicator.name}", "fit", 1, indicator.points, 1.0, indicator.points, []))
+            lines.append(Line(name, "fit", 1, indicator.points, 1.0, indicator.points, NO_CAPS))
             if indicator.disqualify:
                 disqualifiers.append(indicator.name)
     total = sum(line.points for line in lines)
@@ -220,6 +224,22 @@ def score_fit(
         total = 0.0
     total = round(total, 2)
     return FitResult(score=total, grade=fit_grade(total, definitions), contributions=lines, disqualifiers=disqualifiers)
+
+
+_FIT_NAMES: dict[int, tuple[FitDefinitions, tuple[list[str], list[str]]]] = {}
+
+
+def _fit_line_names(definitions: FitDefinitions) -> tuple[list[str], list[str]]:
+    """The explanation line names of the criteria and negative indicators, made once per definitions
+    (a service holds a fit result per lead in memory: one string each, not one per lead)."""
+    cached = _FIT_NAMES.get(id(definitions))
+    if cached is None or cached[0] is not definitions:
+        names = (
+            [f"fit:{criterion.name}" for criterion in definitions.criteria],
+            [f"negative:{indicator.name}" for indicator in definitions.negative_indicators],
+        )
+        cached = _FIT_NAMES[id(definitions)] = (definitions, names)
+    return cached[1]
 
 
 def fit_grade(score: float, definitions: FitDefinitions) -> FitGrade:
@@ -403,7 +423,7 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
             steady += held
         components.append((points - held, half_life_us))
         horizon = changes if horizon is None else min(horizon, changes)
-        capped = [cap_label] if len(counted) < len(times) else []
+        capped = [cap_label] if len(counted) < len(times) else NO_CAPS
         decay = round(points / raw, 4) if raw else 1.0
         lines.append(Line(line_name, "engagement", len(times), raw, decay, round(points, 2), capped))
         if rule.high_intent and times[-1] >= intent_since:
@@ -413,7 +433,7 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
             high_intent.add("+".join(combination))
     for activity, times in sorted(classified.unmatched.items()):
         if count := len(_live(times, oldest)):
-            lines.append(Line(f"activity:{activity}", "engagement", count, 0.0, None, 0.0, []))
+            lines.append(Line(f"activity:{activity}", "engagement", count, 0.0, None, 0.0, NO_CAPS))
     listed = sum(line.points for line in lines)
     if listed > definitions.total_cap:
         lines.append(

@@ -95,10 +95,13 @@ class LeadMemory:
     def add_profile(self, event_id: str, occurred_at: datetime, fields: dict[str, Any]) -> None:
         """Merge an update in (occurred_at, event id) order, so a late one falls in its place."""
         insort(self.profile_updates, (epoch_us(occurred_at), event_id, fields), key=lambda u: (u[0], u[1]))
-        merged: dict[str, Any] = {}
-        for _, _, update in self.profile_updates:
-            merged.update(update)
-        self.profile = merged
+        if len(self.profile_updates) == 1:
+            self.profile = fields  # the usual case, shared rather than copied (neither is ever mutated)
+        else:
+            merged: dict[str, Any] = {}
+            for _, _, update in self.profile_updates:
+                merged.update(update)
+            self.profile = merged
         self.fit = None
 
     def merged_profile(self) -> dict[str, Any]:
@@ -181,7 +184,7 @@ class ScoringService:
     """Applies batches of `lead.engagement` events and runs decay reviews, with one `LeadMemories`."""
 
     def __init__(
-        self, *, definitions: LoadedDefinitions, outbox: Outbox, dialect: str, memory_limit: int = 200_000
+        self, *, definitions: LoadedDefinitions, outbox: Outbox, dialect: str, memory_limit: int = 100_000
     ) -> None:
         self.definitions = definitions
         self.scoring = definitions.definitions.scoring

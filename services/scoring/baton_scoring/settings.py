@@ -11,7 +11,7 @@ class ScoringSettings(ServiceSettings):
     )
     decay_review_batch: int = Field(default=500, ge=1, le=10_000, description="Leads rescored per review transaction.")
     lead_memory_limit: int = Field(
-        default=200_000,
+        default=100_000,
         ge=0,
         description="Leads held in memory between events (least recently scored dropped first); 0 holds none.",
     )
