@@ -41,6 +41,7 @@ from baton_kit.metrics import KitMetrics
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+YIELD_EVERY = 50  # records decoded between yields to the event loop
 # A handler gets the batch's events (a `list[T]`), or what `prepare` made of them; it may return how
 # many records it applied (when it de-duplicates them itself, see `inbox`).
 Handler = Callable[[AsyncSession, Any], Awaitable[int | None]]
@@ -202,17 +203,19 @@ class ConsumerRunner(Generic[T]):
         ready: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]],
         stop: asyncio.Event,
     ) -> None:
-        """Each partition's records, pipelined, one partition after another; then commit their offsets.
+        """Every partition's records in batches of `max_batch`, pipelined; then commit their offsets.
 
-        One after another, not side by side: on SQLite the transactions take turns anyway, and a
-        transaction holding the write lock would wait behind another partition's CPU work."""
+        Partition after partition, not side by side: on SQLite the transactions take turns anyway, and
+        a transaction holding the write lock would wait behind another partition's CPU work."""
         async with self._lock:
+            batches = [
+                (tp, records[start : start + self.config.max_batch])
+                for tp, records in ready
+                if tp in consumer.assignment()  # revoked while we waited: the new owner gets these records
+                for start in range(0, len(records), self.config.max_batch)
+            ]
             try:
-                for tp, records in ready:
-                    if tp not in consumer.assignment():
-                        continue  # revoked while we waited: the new owner gets these records
-                    await self._apply_pipelined(tp, records, stop)
-                    self._uncommitted[tp] = records[-1].offset + 1
+                await self._apply_pipelined(batches, stop)
             finally:
                 await self._commit_pending()
 
@@ -235,20 +238,26 @@ class ConsumerRunner(Generic[T]):
         await self._finish(await self._prepare_batch(records, stop), tp, stop)
 
     async def _apply_pipelined(
-        self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event
+        self, batches: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]], stop: asyncio.Event
     ) -> None:
-        """`_apply` per `max_batch` records, the next batch prepared while the last one's transaction runs.
+        """`_apply` each batch in order, the next one prepared while the last one's transaction runs;
+        a partition's offset is marked for commit once its batch's transaction has committed.
 
-        Batches still commit in order, one at a time; only the preparing (decoding, and the handler's
+        Transactions still run one at a time, in order; only the preparing (decoding, and the handler's
         `prepare`, which yields to the event loop now and then) overlaps the database's work.
         """
+
+        async def finish(batch: _Batch[T], tp: TopicPartition, last: ConsumerRecord[Any, Any]) -> None:
+            await self._finish(batch, tp, stop)
+            self._uncommitted[tp] = last.offset + 1
+
         previous: asyncio.Task[None] | None = None
         try:
-            for start in range(0, len(records), self.config.max_batch):
-                batch = await self._prepare_batch(records[start : start + self.config.max_batch], stop)
+            for tp, records in batches:
+                batch = await self._prepare_batch(records, stop)
                 if previous is not None:
                     await previous
-                previous = asyncio.create_task(self._finish(batch, tp, stop))
+                previous = asyncio.create_task(finish(batch, tp, records[-1]))
             if previous is not None:
                 await previous
         finally:
@@ -259,7 +268,9 @@ class ConsumerRunner(Generic[T]):
         """Decode (dead-lettering what does not decode) and run the handler's `prepare`, if any."""
         started = time.perf_counter()
         decoded: list[tuple[ConsumerRecord[Any, Any], T]] = []
-        for record in records:
+        for n, record in enumerate(records, 1):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let a transaction in flight (pipelined) take its next step
             try:
                 decoded.append((record, self.decode(record.value)))
             except ValueError as error:  # pydantic.ValidationError is a ValueError
