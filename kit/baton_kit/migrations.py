@@ -85,13 +85,7 @@ def create_kit_tables(op: Any) -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
     )
-    op.create_index(
-        "ix_outbox_unsent",
-        "outbox",
-        ["id"],
-        postgresql_where=sa.text("sent_at IS NULL"),
-        sqlite_where=sa.text("sent_at IS NULL"),
-    )
+    _create_unsent_index(op)
     op.create_table(
         "inbox",
         sa.Column("event_id", sa.String(200), primary_key=True),
@@ -113,6 +107,10 @@ def outbox_keeps_sent_rows(op: Any) -> None:
     """The downgrade of `outbox_deletes_sent_rows` (the rows already deleted stay gone). Frozen."""
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True))
+    _create_unsent_index(op)
+
+
+def _create_unsent_index(op: Any) -> None:
     op.create_index(
         "ix_outbox_unsent",
         "outbox",
