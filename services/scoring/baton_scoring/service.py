@@ -2,7 +2,7 @@
 
 Runs inside the caller's transaction (the consumer's batch, or the decay worker's); never commits.
 A batch costs a fixed number of statements whatever its size (`store.Store`): insert the events,
-read the touched leads' versions, sum their accounts, upsert the leads, write history and outbox.
+read what is stored of the touched leads, sum their accounts, upsert the leads, write history and outbox.
 
 Correctness under redelivery and disorder: every event is inserted `ON CONFLICT DO NOTHING` (on the
 event id and on the sender's (source, external_id)) and only the ones inserted now are applied, so a
@@ -49,7 +49,7 @@ from baton_scoring.rules import (
     score_fit,
     scorecard,
 )
-from baton_scoring.store import ENGAGEMENT_COLUMNS, PROFILE_COLUMNS, Store, json_text
+from baton_scoring.store import ENGAGEMENT_COLUMNS, PROFILE_COLUMNS, Store, StoredLead, json_text
 
 SOURCE = "/baton/scoring"
 Reason = Literal["event", "decay"]
@@ -262,12 +262,12 @@ class ScoringService:
         fresh_ids |= await store.insert_new(connection, "profile_updates", PROFILE_COLUMNS, batch.profile_rows)
         if not batch.events_by_lead:
             return 0
-        versions = await store.versions(connection, list(batch.events_by_lead))
+        stored = await store.stored_leads(connection, list(batch.events_by_lead))
         scored: list[_Scored] = []
         guessed_wrong: dict[str, list[_Fresh]] = {}
         for lead_id, applied in batch.events_by_lead.items():
             new = [fresh for fresh in applied if fresh.event_id in fresh_ids]
-            if len(new) == len(applied) and versions.get(lead_id, 0) == batch.expected_versions[lead_id]:
+            if len(new) == len(applied) and _version(stored, lead_id) == batch.expected_versions[lead_id]:
                 scored.append(batch.scored[lead_id])
             else:
                 self.memories.discard(lead_id)  # it holds events the database does not, or lacks some
@@ -277,7 +277,7 @@ class ScoringService:
             MEMORY_MISSES.inc(len(guessed_wrong))
             loaded = await self._load(connection, list(guessed_wrong), now=now)  # new events included
             for lead_id, memory in loaded.items():
-                memory.version = versions.get(lead_id, 0) + len(guessed_wrong[lead_id])
+                memory.version = _version(stored, lead_id) + len(guessed_wrong[lead_id])
                 self.memories.put(lead_id, memory)
                 scored.append(self._score(lead_id, memory, cause=guessed_wrong[lead_id][-1].event_id, now=now))
         UNKNOWN_ACTIVITIES.inc(
@@ -290,7 +290,7 @@ class ScoringService:
                 and fresh.data.activity not in self.known_activities
             )
         )
-        await self._write(session, scored, now=now, reason="event")
+        await self._write(session, scored, stored, now=now, reason="event")
         return len(fresh_ids)
 
     async def review_due(self, session: AsyncSession, *, now: datetime, limit: int) -> tuple[int, int]:
@@ -306,17 +306,17 @@ class ScoringService:
         if not due:
             return 0, 0
         connection = await session.connection()
-        versions = await self.store.versions(connection, due)
+        stored = await self.store.stored_leads(connection, due)
         memories = {lead_id: self.memories.get(lead_id) for lead_id in due}
-        stale = [d for d, memory in memories.items() if memory is None or memory.version != versions.get(d, 0)]
+        stale = [d for d, memory in memories.items() if memory is None or memory.version != _version(stored, d)]
         if stale:
             MEMORY_MISSES.inc(len(stale))
             for lead_id, memory in (await self._load(connection, stale, now=now)).items():
-                memory.version = versions.get(lead_id, 0)
+                memory.version = _version(stored, lead_id)
                 self.memories.put(lead_id, memory)
                 memories[lead_id] = memory
         scored = [self._score(lead_id, memory, cause=None, now=now) for lead_id, memory in memories.items() if memory]
-        return len(due), await self._write(session, scored, now=now, reason="decay")
+        return len(due), await self._write(session, scored, stored, now=now, reason="decay")
 
     def _score(self, lead_id: str, memory: LeadMemory, *, cause: str | None, now: datetime) -> _Scored:
         scoring = self.scoring
@@ -335,8 +335,17 @@ class ScoringService:
             cause=cause,
         )
 
-    async def _write(self, session: AsyncSession, scored: list[_Scored], *, now: datetime, reason: Reason) -> int:
-        """Write the leads, their history and `lead.scored` events (with the accounts as they stand).
+    async def _write(
+        self,
+        session: AsyncSession,
+        scored: list[_Scored],
+        stored: dict[str, StoredLead],
+        *,
+        now: datetime,
+        reason: Reason,
+    ) -> int:
+        """Write the leads, their history and `lead.scored` events (with the accounts as they stand:
+        the stored sums, less what `stored` says these leads held, plus their new engagement).
 
         `reason="event"` emits for every lead; `reason="decay"` (the scheduled review) emits only when
         something a qualification rule reads changed (grade, band, demand state, high intent, disqualifiers).
@@ -350,8 +359,14 @@ class ScoringService:
         before = await _signatures(connection, lead_ids) if reason == "decay" else {}
         engaged_min = self.scoring.account.engaged_min_score
         totals = await store.account_totals(
-            connection, {s.account_key for s in scored if s.account_key}, leaving_out=lead_ids, engaged_min=engaged_min
+            connection, {s.account_key for s in scored if s.account_key}, engaged_min=engaged_min
         )
+        for lead_id in lead_ids:
+            old = stored.get(lead_id)
+            if old is not None and old.account_key in totals:
+                engaged, total = totals[old.account_key]
+                score = old.engagement_score
+                totals[old.account_key] = (engaged - (score >= engaged_min), total - score)
         for s in scored:
             if s.account_key:
                 engaged, total = totals.get(s.account_key, (0, 0.0))
@@ -483,6 +498,11 @@ def _apply(memory: LeadMemory, fresh: _Fresh) -> None:
         memory.add_engagement(data.activity, data.occurred_at, data.properties, email)
     else:
         memory.add_profile(fresh.event_id, data.occurred_at, _profile_fields(data))
+
+
+def _version(stored: dict[str, StoredLead], lead_id: str) -> int:
+    row = stored.get(lead_id)
+    return row.version if row is not None else 0
 
 
 def _profile_fields(data: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,6 +74,12 @@ _LEAD_UPDATES = ", ".join(f"{name} = excluded.{name}" for name, _ in LEAD_COLUMN
 _SQLITE_CHUNK = 2000  # rows per multi-row statement: 8 columns x 2,000 stays under SQLite's 32,766 variables
 
 
+class StoredLead(NamedTuple):
+    version: int  # `leads.state_version`
+    account_key: str | None
+    engagement_score: float
+
+
 def json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -113,38 +119,33 @@ class Store:
             fresh.update(row[0] for row in result)
         return fresh
 
-    async def versions(self, connection: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, int]:
-        """Each stored lead's `state_version`; PostgreSQL locks the rows until commit, so two instances
-        never rescore one lead at once."""
+    async def stored_leads(self, connection: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, StoredLead]:
+        """What is stored of each lead that has a row; PostgreSQL locks the rows until commit, so two
+        instances never rescore one lead at once."""
+        select = "SELECT lead_id, state_version, account_key, engagement_score FROM leads WHERE lead_id "
         if self.postgresql:
-            sql = "SELECT lead_id, state_version FROM leads WHERE lead_id = ANY($1::text[]) FOR UPDATE"
-            result = await connection.exec_driver_sql(sql, (list(lead_ids),))
+            result = await connection.exec_driver_sql(select + "= ANY($1::text[]) FOR UPDATE", (list(lead_ids),))
         else:
-            result = await connection.exec_driver_sql(
-                f"SELECT lead_id, state_version FROM leads WHERE lead_id IN ({_marks(len(lead_ids))})",
-                tuple(lead_ids),
-            )
+            result = await connection.exec_driver_sql(select + f"IN ({_marks(len(lead_ids))})", tuple(lead_ids))
         rows: Sequence[Any] = result.all()
-        return {row[0]: row[1] for row in rows}
+        return {row[0]: StoredLead(row[1], row[2], row[3]) for row in rows}
 
     async def account_totals(
-        self, connection: AsyncConnection, keys: Iterable[str], *, leaving_out: Sequence[str], engaged_min: float
+        self, connection: AsyncConnection, keys: Iterable[str], *, engaged_min: float
     ) -> dict[str, tuple[int, float]]:
-        """Per account key: (leads with engagement ≥ `engaged_min`, summed engagement) over the stored
-        leads, leaving out `leaving_out` (the leads being rescored, whose new values the caller adds)."""
+        """Per account key: (leads with engagement ≥ `engaged_min`, summed engagement) over its stored leads."""
         keys = list(keys)
         if not keys:
             return {}
         select = (
             "SELECT account_key, SUM(CASE WHEN engagement_score >= {0} THEN 1 ELSE 0 END), SUM(engagement_score) "
-            "FROM leads WHERE account_key {1} AND lead_id {2} GROUP BY account_key"
+            "FROM leads WHERE account_key {1} GROUP BY account_key"
         )
         if self.postgresql:
-            sql = select.format("$1", "= ANY($2::text[])", "<> ALL($3::text[])")
-            result = await connection.exec_driver_sql(sql, (engaged_min, keys, list(leaving_out)))
+            result = await connection.exec_driver_sql(select.format("$1", "= ANY($2::text[])"), (engaged_min, keys))
         else:
-            sql = select.format("?", f"IN ({_marks(len(keys))})", f"NOT IN ({_marks(len(leaving_out))})")
-            result = await connection.exec_driver_sql(sql, (engaged_min, *keys, *leaving_out))
+            sql = select.format("?", f"IN ({_marks(len(keys))})")
+            result = await connection.exec_driver_sql(sql, (engaged_min, *keys))
         rows: Sequence[Any] = result.all()
         return {row[0]: (int(row[1] or 0), float(row[2] or 0.0)) for row in rows}
 
