@@ -33,7 +33,8 @@ class Lead(Base):
 
     __tablename__ = "leads"
     __table_args__ = (
-        Index("ix_leads_account_key", "account_key"),
+        # Covers the account sums (engaged stakeholders, summed engagement): read from the index alone.
+        Index("ix_leads_account_key_engagement_score", "account_key", "engagement_score"),
         Index("ix_leads_review_at", "review_at"),
     )
 
