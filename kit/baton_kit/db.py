@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import orjson
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 NAMING_CONVENTION = {
@@ -101,12 +101,7 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
     (up to 100 ms a try), which left a writer asleep while the lock stood free (measured: a third of
     the scoring consumer's time); the busy timeout still arbitrates between processes.
     """
-    lock = _sqlite_write_lock(sessions)
-    if lock is None:
-        async with sessions() as session, session.begin():
-            yield session
-        return
-    async with lock, sessions() as session, session.begin():
+    async with _sqlite_write_lock(sessions) or nullcontext(), sessions() as session, session.begin():
         yield session
 
 
@@ -175,11 +170,25 @@ async def insert_many(
     """
     if not rows:
         return
-    names = ", ".join(name for name, _ in columns)
     if connection.dialect.name == "postgresql":
-        arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
-        sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
-        await connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
+        await insert_unnest(connection, table, columns, rows, suffix=suffix)
         return
+    names = ", ".join(name for name, _ in columns)
     marks = ", ".join("?" * len(columns))
     await connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}", list(rows))
+
+
+async def insert_unnest(
+    connection: AsyncConnection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    suffix: str = "",
+) -> CursorResult[Any]:
+    """PostgreSQL: insert `rows` as one `INSERT … SELECT FROM unnest(…)`, a typed array per column;
+    returns the result (for a `RETURNING` in `suffix`)."""
+    names = ", ".join(name for name, _ in columns)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
+    sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
+    return await connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))

@@ -12,11 +12,11 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from baton_contracts.definitions.scoring import (
     Condition,
@@ -27,6 +27,8 @@ from baton_contracts.definitions.scoring import (
     ScoringDefinitions,
 )
 
+S = TypeVar("S")
+V = TypeVar("V")
 FitGrade = Literal["A", "B", "C", "D"]
 DemandState = Literal["unaware", "problem_aware", "solution_aware", "partner_aware"]
 SECONDS_PER_DAY = 86_400.0
@@ -179,7 +181,18 @@ def _value_holds(condition: Condition, value: Any, free_mail_domains: Iterable[s
     return False
 
 
-_LOWERED: dict[int, tuple[Iterable[str], frozenset[str]]] = {}
+_DERIVED: dict[tuple[int, Callable[[Any], Any]], tuple[Any, Any]] = {}
+
+
+def _once_per(source: S, derive: Callable[[S], V]) -> V:
+    """`derive(source)`, computed once per `source` object: definitions are immutable and live as long
+    as the process, and these derivations sit on the per-event path."""
+    key = (id(source), derive)
+    cached = _DERIVED.get(key)
+    if cached is None or cached[0] is not source:
+        cached = _DERIVED[key] = (source, derive(source))
+    result: V = cached[1]
+    return result
 
 
 @lru_cache(maxsize=1024)
@@ -189,12 +202,12 @@ def _pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _lowered(values: Iterable[str]) -> frozenset[str]:
-    """`values` lower-cased, computed once per list (definitions are immutable and live as long as the process)."""
-    cached = _LOWERED.get(id(values))
-    if cached is None or cached[0] is not values:
-        cached = (values, frozenset(v.lower() for v in values))
-        _LOWERED[id(values)] = cached
-    return cached[1]
+    """`values` lower-cased, once per list."""
+    return _once_per(values, _lower_all)
+
+
+def _lower_all(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.lower() for v in values)
 
 
 def score_fit(
@@ -226,20 +239,17 @@ def score_fit(
     return FitResult(score=total, grade=fit_grade(total, definitions), contributions=lines, disqualifiers=disqualifiers)
 
 
-_FIT_NAMES: dict[int, tuple[FitDefinitions, tuple[list[str], list[str]]]] = {}
-
-
 def _fit_line_names(definitions: FitDefinitions) -> tuple[list[str], list[str]]:
     """The explanation line names of the criteria and negative indicators, made once per definitions
     (a service holds a fit result per lead in memory: one string each, not one per lead)."""
-    cached = _FIT_NAMES.get(id(definitions))
-    if cached is None or cached[0] is not definitions:
-        names = (
-            [f"fit:{criterion.name}" for criterion in definitions.criteria],
-            [f"negative:{indicator.name}" for indicator in definitions.negative_indicators],
-        )
-        cached = _FIT_NAMES[id(definitions)] = (definitions, names)
-    return cached[1]
+    return _once_per(definitions, _name_fit_lines)
+
+
+def _name_fit_lines(definitions: FitDefinitions) -> tuple[list[str], list[str]]:
+    return (
+        [f"fit:{criterion.name}" for criterion in definitions.criteria],
+        [f"negative:{indicator.name}" for indicator in definitions.negative_indicators],
+    )
 
 
 def fit_grade(score: float, definitions: FitDefinitions) -> FitGrade:
@@ -274,12 +284,8 @@ def from_epoch_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-def match_rule(activity: Activity, rules: Sequence[EngagementRule]) -> EngagementRule | None:
-    """The first rule whose activities include the event's and whose property filters all match."""
-    return _match(activity.activity, activity.properties, rules)
-
-
 def _match(activity: str, properties: Mapping[str, Any], rules: Sequence[EngagementRule]) -> EngagementRule | None:
+    """The first rule whose activities include the event's and whose property filters all match."""
     for rule in rules:
         if activity not in rule.activities:
             continue
@@ -353,19 +359,16 @@ def _live(times: list[int] | None, oldest: float) -> list[int]:
     return times[bisect_left(times, oldest) :] if times[0] < oldest else times
 
 
-_RULE_CONSTANTS: dict[int, tuple[EngagementDefinitions, list[tuple[EngagementRule, str, str, float]]]] = {}
-
-
 def _rule_constants(definitions: EngagementDefinitions) -> list[tuple[EngagementRule, str, str, float]]:
     """Per rule, in order: the rule, its explanation line's name, its daily-cap label, its half-life in µs."""
-    cached = _RULE_CONSTANTS.get(id(definitions))
-    if cached is None or cached[0] is not definitions:
-        constants = [
-            (rule, f"engagement:{rule.name}", f"daily_cap:{rule.name}", _half_life_us(rule, definitions))
-            for rule in definitions.rules
-        ]
-        cached = _RULE_CONSTANTS[id(definitions)] = (definitions, constants)
-    return cached[1]
+    return _once_per(definitions, _derive_rule_constants)
+
+
+def _derive_rule_constants(definitions: EngagementDefinitions) -> list[tuple[EngagementRule, str, str, float]]:
+    return [
+        (rule, f"engagement:{rule.name}", f"daily_cap:{rule.name}", _half_life_us(rule, definitions))
+        for rule in definitions.rules
+    ]
 
 
 def _half_life_us(rule: EngagementRule, definitions: EngagementDefinitions) -> float:
@@ -537,19 +540,16 @@ def review_at(
     return from_epoch_us(math.ceil(min(candidates))) if candidates else None
 
 
-_WATCHED: dict[int, tuple[ScoringDefinitions, frozenset[str], frozenset[str]]] = {}
-
-
 def _watched(definitions: ScoringDefinitions) -> tuple[frozenset[str], frozenset[str]]:
     """The rules whose events leave a high-intent signal, and those a demand state counts (once per definitions)."""
-    cached = _WATCHED.get(id(definitions))
-    if cached is None or cached[0] is not definitions:
-        engagement = definitions.engagement
-        intent = {rule.name for rule in engagement.rules if rule.high_intent}
-        intent.update(name for combination in engagement.high_intent_combinations for name in combination)
-        demand = frozenset(name for rule in definitions.demand.rules for name in rule.rules)
-        cached = _WATCHED[id(definitions)] = (definitions, frozenset(intent), demand)
-    return cached[1], cached[2]
+    return _once_per(definitions, _derive_watched)
+
+
+def _derive_watched(definitions: ScoringDefinitions) -> tuple[frozenset[str], frozenset[str]]:
+    engagement = definitions.engagement
+    intent = {rule.name for rule in engagement.rules if rule.high_intent}
+    intent.update(name for combination in engagement.high_intent_combinations for name in combination)
+    return frozenset(intent), frozenset(name for rule in definitions.demand.rules for name in rule.rules)
 
 
 def _value_and_slope(

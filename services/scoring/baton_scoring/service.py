@@ -118,9 +118,6 @@ class LeadMemories:
         self.limit = limit
         self._leads: OrderedDict[str, LeadMemory] = OrderedDict()
 
-    def __len__(self) -> int:
-        return len(self._leads)
-
     def get(self, lead_id: str) -> LeadMemory | None:
         memory = self._leads.get(lead_id)
         if memory is not None:
@@ -273,12 +270,9 @@ class ScoringService:
                 self.memories.discard(lead_id)  # it holds events the database does not, or lacks some
                 if new:
                     guessed_wrong[lead_id] = new
-        if guessed_wrong:
-            MEMORY_MISSES.inc(len(guessed_wrong))
-            loaded = await self._load(connection, list(guessed_wrong), now=now)  # new events included
-            for lead_id, memory in loaded.items():
-                memory.version = _version(stored, lead_id) + len(guessed_wrong[lead_id])
-                self.memories.put(lead_id, memory)
+        if guessed_wrong:  # reloaded with this batch's events, which are stored already
+            versions = {lead_id: _version(stored, lead_id) + len(new) for lead_id, new in guessed_wrong.items()}
+            for lead_id, memory in (await self._reload(connection, versions, now=now)).items():
                 scored.append(self._score(lead_id, memory, cause=guessed_wrong[lead_id][-1].event_id, now=now))
         UNKNOWN_ACTIVITIES.inc(
             sum(
@@ -310,11 +304,7 @@ class ScoringService:
         memories = {lead_id: self.memories.get(lead_id) for lead_id in due}
         stale = [d for d, memory in memories.items() if memory is None or memory.version != _version(stored, d)]
         if stale:
-            MEMORY_MISSES.inc(len(stale))
-            for lead_id, memory in (await self._load(connection, stale, now=now)).items():
-                memory.version = _version(stored, lead_id)
-                self.memories.put(lead_id, memory)
-                memories[lead_id] = memory
+            memories.update(await self._reload(connection, {d: _version(stored, d) for d in stale}, now=now))
         scored = [self._score(lead_id, memory, cause=None, now=now) for lead_id, memory in memories.items() if memory]
         return len(due), await self._write(session, scored, stored, now=now, reason="decay")
 
@@ -361,17 +351,18 @@ class ScoringService:
         totals = await store.account_totals(
             connection, {s.account_key for s in scored if s.account_key}, engaged_min=engaged_min
         )
+
+        def shift(key: str, score: float, sign: int) -> None:
+            engaged, total = totals.get(key, (0, 0.0))
+            totals[key] = (engaged + sign * (score >= engaged_min), total + sign * score)
+
         for lead_id in lead_ids:
             old = stored.get(lead_id)
             if old is not None and old.account_key in totals:
-                engaged, total = totals[old.account_key]
-                score = old.engagement_score
-                totals[old.account_key] = (engaged - (score >= engaged_min), total - score)
+                shift(old.account_key, old.engagement_score, -1)
         for s in scored:
             if s.account_key:
-                engaged, total = totals.get(s.account_key, (0, 0.0))
-                score = s.card.engagement.score
-                totals[s.account_key] = (engaged + (score >= engaged_min), total + score)
+                shift(s.account_key, s.card.engagement.score, +1)
 
         version = self.definitions.version
         stamp = store.time(now)
@@ -465,6 +456,17 @@ class ScoringService:
             await self.outbox.add_many(session, topic=Topic.LEAD_SCORED, rows=outgoing, now=now)
         SCORES_EMITTED.labels(reason=reason).inc(len(outgoing))
         return len(outgoing)
+
+    async def _reload(
+        self, connection: AsyncConnection, versions: dict[str, int], *, now: datetime
+    ) -> dict[str, LeadMemory]:
+        """Load these leads from the database and hold them, each at its given version."""
+        MEMORY_MISSES.inc(len(versions))
+        loaded = await self._load(connection, list(versions), now=now)
+        for lead_id, memory in loaded.items():
+            memory.version = versions[lead_id]
+            self.memories.put(lead_id, memory)
+        return loaded
 
     async def _load(
         self, connection: AsyncConnection, lead_ids: Sequence[str], *, now: datetime

@@ -3,8 +3,8 @@
 Why not SQLAlchemy Core here: binding parameters through Core costs several microseconds per row and
 per statement, which at thousands of events a second is most of the budget. These statements bind
 pre-built tuples straight to the driver: SQLite gets multi-row `VALUES` (with `RETURNING` where the
-fresh ids are needed) or `executemany`; PostgreSQL gets `unnest` arrays or asyncpg's pipelined
-`executemany`. Values are written in the form SQLAlchemy's own types write them (`AwareDateTime`
+fresh ids are needed) or `executemany`; PostgreSQL gets one `INSERT … SELECT FROM unnest(…)` with a
+typed array per column. Values are written in the form SQLAlchemy's own types write them (`AwareDateTime`
 as naive UTC text on SQLite, JSON as text), so the models read them back as usual.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from baton_kit.db import insert_many
+from baton_kit.db import insert_many, insert_unnest
 from baton_kit.types import bind_time
 
 Row = tuple[Any, ...]
@@ -102,15 +102,12 @@ class Store:
         other unique key); returns the event ids inserted now."""
         if not rows:
             return set()
-        names = ", ".join(name for name, _ in columns)
         if self.postgresql:
-            arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
-                "ON CONFLICT DO NOTHING RETURNING event_id"
+            result = await insert_unnest(
+                connection, table, columns, rows, suffix="ON CONFLICT DO NOTHING RETURNING event_id"
             )
-            result = await connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))
             return {row[0] for row in result}
+        names = ", ".join(name for name, _ in columns)
         fresh: set[str] = set()
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]
@@ -158,8 +155,8 @@ class Store:
         await insert_many(connection, "score_history", HISTORY_COLUMNS, rows)
 
 
-def _marks(count: int, mark: str = "?") -> str:
-    return ", ".join([mark] * count)
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 @cache
