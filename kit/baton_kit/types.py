@@ -39,7 +39,9 @@ def bind_time(moment: datetime | None, *, dialect: str) -> Any:
     naive UTC text on SQLite (SQLAlchemy's SQLite format, which sorts as text). For hand-written SQL."""
     if moment is None or dialect != "sqlite":
         return moment
-    if moment.tzinfo is not UTC:
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r}: Baton stores timezone-aware times only")
+    if moment.utcoffset():
         moment = moment.astimezone(UTC)
-    text = moment.replace(tzinfo=None).isoformat(" ")  # several times cheaper than strftime
-    return text if moment.microsecond else text + ".000000"
+    # "YYYY-MM-DD HH:MM:SS.ffffff" (+ the offset, cut off): several times cheaper than strftime
+    return moment.isoformat(" ", "microseconds")[:26]

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import re
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, TypeVar
@@ -22,7 +22,6 @@ from baton_contracts.definitions.scoring import (
     Condition,
     DemandDefinitions,
     EngagementDefinitions,
-    EngagementRule,
     FitDefinitions,
     ScoringDefinitions,
 )
@@ -53,7 +52,8 @@ class Line:
     """One line of a score's explanation: the fields of `baton_contracts.events.ScoreContribution`.
 
     Not the pydantic model: a scorecard has a dozen lines and a busy service makes thousands of
-    scorecards a second; `as_dict` gives the contract's JSON shape.
+    scorecards a second. `orjson.dumps` writes a line (fields in this order) as the contract's JSON
+    object, as does `as_dict`.
     """
 
     rule: str
@@ -84,7 +84,7 @@ class FitResult:
     disqualifiers: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, like `Line`: one is made per rescore; treat as read-only
 class EngagementResult:
     score: float
     band: int
@@ -98,7 +98,7 @@ class EngagementResult:
     steady: float = 0.0  # points of events dated after now: they do not decay before `horizon_us`
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen, like `Line`; treat as read-only
 class Scorecard:
     """A lead's full score at one moment, with every line of its explanation, and when to look again."""
 
@@ -284,16 +284,70 @@ def from_epoch_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
-def _match(activity: str, properties: Mapping[str, Any], rules: Sequence[EngagementRule]) -> EngagementRule | None:
-    """The first rule whose activities include the event's and whose property filters all match."""
-    for rule in rules:
-        if activity not in rule.activities:
-            continue
-        if all(
-            properties.get(key) is not None and _pattern(pattern).search(str(properties[key])) is not None
-            for key, pattern in rule.where.items()
-        ):
-            return rule
+@dataclass(frozen=True, slots=True)
+class _RuleRow:
+    """An engagement rule as the per-event code reads it (derived once per definitions)."""
+
+    name: str
+    line_name: str  # its explanation line, `engagement:<name>`
+    cap_label: str  # `daily_cap:<name>`
+    points: float
+    daily_cap: int | None
+    half_life_us: float
+    high_intent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _EngagementTable:
+    """The engagement definitions as the per-event code reads them (derived once per definitions)."""
+
+    rules: tuple[_RuleRow, ...]
+    # activity → (rule name, its property filters) of the rules listing the activity, in definitions order
+    candidates: dict[str, tuple[tuple[str, tuple[tuple[str, re.Pattern[str]], ...]], ...]]
+    expire_us: float
+    intent_window_us: float
+
+
+def _engagement_table(definitions: EngagementDefinitions) -> _EngagementTable:
+    return _once_per(definitions, _derive_engagement_table)
+
+
+def _derive_engagement_table(definitions: EngagementDefinitions) -> _EngagementTable:
+    candidates: dict[str, list[tuple[str, tuple[tuple[str, re.Pattern[str]], ...]]]] = {}
+    for rule in definitions.rules:
+        where = tuple((key, _pattern(pattern)) for key, pattern in rule.where.items())
+        for activity in dict.fromkeys(rule.activities):
+            candidates.setdefault(activity, []).append((rule.name, where))
+    rows = tuple(
+        _RuleRow(
+            name=rule.name,
+            line_name=f"engagement:{rule.name}",
+            cap_label=f"daily_cap:{rule.name}",
+            points=rule.points,
+            daily_cap=rule.daily_cap,
+            half_life_us=(rule.half_life_days or definitions.default_half_life_days) * US_PER_DAY,
+            high_intent=rule.high_intent,
+        )
+        for rule in definitions.rules
+    )
+    return _EngagementTable(
+        rules=rows,
+        candidates={activity: tuple(rules) for activity, rules in candidates.items()},
+        expire_us=definitions.expire_after_days * US_PER_DAY,
+        intent_window_us=definitions.high_intent_window_days * US_PER_DAY,
+    )
+
+
+def match_rule(activity: str, properties: Mapping[str, Any], definitions: EngagementDefinitions) -> str | None:
+    """The name of the first rule whose activities include the event's and whose property filters all
+    match (searched, any case), or None: the event scores 0."""
+    for name, where in _engagement_table(definitions).candidates.get(activity, ()):
+        for key, pattern in where:
+            value = properties.get(key)
+            if value is None or pattern.search(str(value)) is None:
+                break
+        else:
+            return name
     return None
 
 
@@ -313,12 +367,12 @@ class Classified:
 
     def add(self, activity: str, occurred_at: datetime, properties: Mapping[str, Any]) -> str | None:
         """Add one event; returns the name of the rule it matched, or None (it scores 0)."""
-        rule = _match(activity, properties, self.definitions.rules)
-        insort(
-            (self.unmatched if rule is None else self.matched).setdefault(activity if rule is None else rule.name, []),
-            epoch_us(occurred_at),
-        )
-        return None if rule is None else rule.name
+        rule = match_rule(activity, properties, self.definitions)
+        if rule is None:
+            insort(self.unmatched.setdefault(activity, []), epoch_us(occurred_at))
+        else:
+            insort(self.matched.setdefault(rule, []), epoch_us(occurred_at))
+        return rule
 
 
 def classify(activities: Iterable[Activity], definitions: EngagementDefinitions) -> Classified:
@@ -339,7 +393,7 @@ def decay_factor(*, age: timedelta, half_life_days: float, expire_after_days: fl
 
 def _counted(times: list[int], daily_cap: int | None) -> list[int]:
     """The times that count under the per-UTC-day cap: the earliest `daily_cap` of each day."""
-    if daily_cap is None:
+    if daily_cap is None or len(times) <= daily_cap:
         return times
     counted: list[int] = []
     day, seen = None, 0
@@ -352,39 +406,9 @@ def _counted(times: list[int], daily_cap: int | None) -> list[int]:
     return counted
 
 
-def _live(times: list[int] | None, oldest: float) -> list[int]:
+def _live(times: list[int], oldest: float) -> list[int]:
     """The times not older than `oldest` (sorted input; the expiry cut-off)."""
-    if not times:
-        return []
-    return times[bisect_left(times, oldest) :] if times[0] < oldest else times
-
-
-def _rule_constants(definitions: EngagementDefinitions) -> list[tuple[EngagementRule, str, str, float]]:
-    """Per rule, in order: the rule, its explanation line's name, its daily-cap label, its half-life in µs."""
-    return _once_per(definitions, _derive_rule_constants)
-
-
-def _derive_rule_constants(definitions: EngagementDefinitions) -> list[tuple[EngagementRule, str, str, float]]:
-    return [
-        (rule, f"engagement:{rule.name}", f"daily_cap:{rule.name}", _half_life_us(rule, definitions))
-        for rule in definitions.rules
-    ]
-
-
-def _half_life_us(rule: EngagementRule, definitions: EngagementDefinitions) -> float:
-    return (rule.half_life_days or definitions.default_half_life_days) * US_PER_DAY
-
-
-def _decayed(times: list[int], now_us: int, half_life_us: float, expire_us: float) -> float:
-    """Σ decay factors of `times` at `now_us` (each 1 until it is in the past, 0 once expired)."""
-    total = 0.0
-    for at in times:
-        age = now_us - at
-        if age <= 0:
-            total += 1.0
-        elif age <= expire_us:
-            total += 0.5 ** (age / half_life_us)
-    return total
+    return times[bisect_left(times, oldest) :] if times and times[0] < oldest else times
 
 
 def engagement_band(score: float, definitions: EngagementDefinitions) -> int:
@@ -395,29 +419,40 @@ def _capped(total: float, definitions: EngagementDefinitions) -> float:
     return round(min(max(total, 0.0), definitions.total_cap), 2)
 
 
-def score_engagement(classified: Classified, definitions: EngagementDefinitions, *, now: datetime) -> EngagementResult:
+def score_engagement(
+    classified: Classified, definitions: EngagementDefinitions, *, now: datetime, demand: DemandState = "unaware"
+) -> EngagementResult:
+    """Engagement at `now`: per rule, its live events (capped per day) decayed by the rule's half-life,
+    summed and capped. `demand` is carried into the result (`scorecard` passes the lead's demand state)."""
+    table = _engagement_table(definitions)
     now_us = epoch_us(now)
-    expire_us = definitions.expire_after_days * US_PER_DAY
-    intent_since = now_us - definitions.high_intent_window_days * US_PER_DAY
+    oldest = now_us - table.expire_us
+    intent_since = now_us - table.intent_window_us
     matched = classified.matched
     lines: list[Line] = []
-    high_intent: set[str] = set()
-    total = 0.0
-    oldest = now_us - expire_us
+    high_intent: list[str] = []
+    total = steady = 0.0
     components: list[tuple[float, float]] = []
     horizon: int | None = None
-    steady = 0.0
-    for rule, line_name, cap_label, half_life_us in _rule_constants(definitions):
-        times = _live(matched.get(rule.name), oldest)
+    for rule in table.rules:
+        times = matched.get(rule.name)
         if not times:
             continue
+        if times[0] < oldest:
+            times = _live(times, oldest)
+            if not times:
+                continue
         counted = _counted(times, rule.daily_cap)
+        half_life_us = rule.half_life_us
+        decayed = 0.0
+        for at in counted:  # every one live: not older than the expiry
+            decayed += 1.0 if at >= now_us else 0.5 ** ((now_us - at) / half_life_us)
         raw = rule.points * len(counted)
-        points = rule.points * _decayed(counted, now_us, half_life_us, expire_us)
+        points = rule.points * decayed
         total += points
         # Smooth until the oldest counted event expires. An event dated after now (a sender's clock
         # ahead of ours) holds its full points until it happens: a constant until then.
-        changes = counted[0] + int(expire_us) + 1
+        changes = counted[0] + int(table.expire_us) + 1
         held = 0.0
         if counted[-1] > now_us:
             first_future = bisect_right(counted, now_us)
@@ -425,15 +460,24 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
             held = rule.points * (len(counted) - first_future)
             steady += held
         components.append((points - held, half_life_us))
-        horizon = changes if horizon is None else min(horizon, changes)
-        capped = [cap_label] if len(counted) < len(times) else NO_CAPS
-        decay = round(points / raw, 4) if raw else 1.0
-        lines.append(Line(line_name, "engagement", len(times), raw, decay, round(points, 2), capped))
+        if horizon is None or changes < horizon:
+            horizon = changes
+        lines.append(
+            Line(
+                rule.line_name,
+                "engagement",
+                len(times),
+                raw,
+                round(points / raw, 4) if raw else 1.0,
+                round(points, 2),
+                [rule.cap_label] if len(counted) < len(times) else NO_CAPS,
+            )
+        )
         if rule.high_intent and times[-1] >= intent_since:
-            high_intent.add(rule.name)
+            high_intent.append(rule.name)
     for combination in definitions.high_intent_combinations:
         if all(matched.get(name) and matched[name][-1] >= intent_since for name in combination):
-            high_intent.add("+".join(combination))
+            high_intent.append("+".join(combination))
     for activity, times in sorted(classified.unmatched.items()):
         if count := len(_live(times, oldest)):
             lines.append(Line(f"activity:{activity}", "engagement", count, 0.0, None, 0.0, NO_CAPS))
@@ -457,8 +501,8 @@ def score_engagement(classified: Classified, definitions: EngagementDefinitions,
         score=score,
         band=engagement_band(score, definitions),
         contributions=lines,
-        high_intent=sorted(high_intent),
-        demand_state="unaware",  # set by `scorecard`, which knows the demand rules
+        high_intent=sorted(set(high_intent)),
+        demand_state=demand,
         components=tuple(components),
         horizon_us=horizon,
         steady=steady,
@@ -500,8 +544,8 @@ def scorecard(
     """The scorecard at `now`; pass `fit` (from `score_fit` of the same profile) to reuse it: fit never decays."""
     if fit is None:
         fit = score_fit(profile, definitions.fit, free_mail_domains=definitions.free_mail_domains)
-    engagement = score_engagement(classified, definitions.engagement, now=now)
-    engagement = replace(engagement, demand_state=demand_state(classified, definitions.demand, now=now))
+    demand = demand_state(classified, definitions.demand, now=now)
+    engagement = score_engagement(classified, definitions.engagement, now=now, demand=demand)
     return Scorecard(fit=fit, engagement=engagement, review_at=review_at(classified, definitions, engagement, now=now))
 
 

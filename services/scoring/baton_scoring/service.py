@@ -41,6 +41,7 @@ from baton_scoring.models import EngagementEvent, Lead, ProfileUpdate
 from baton_scoring.rules import (
     Classified,
     FitResult,
+    Line,
     Scorecard,
     account_key,
     epoch_us,
@@ -77,7 +78,9 @@ class LeadMemory:
     version: int = 0
     profile_updates: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)  # (µs, event id, fields)
     profile: dict[str, Any] = field(default_factory=dict)
-    fit: FitResult | None = None  # of `profile`; None until needed again
+    fit: FitResult | None = None  # of `merged_profile()`; None until needed again
+    account_key: str | None = None  # of `merged_profile()`, set with `fit`
+    fit_lines: bytes = b"[]"  # `fit`'s explanation lines as JSON, set with `fit`
     last_event_us: int | None = None
     latest_email: tuple[int, str] | None = None  # the newest engagement event's email (profile has none)
 
@@ -137,7 +140,7 @@ class LeadMemories:
         self._leads.clear()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per event, and a frozen __init__ costs a setattr per field
 class _Fresh:
     """An event inserted in this batch, to apply to its lead's memory."""
 
@@ -313,14 +316,16 @@ class ScoringService:
         profile = memory.merged_profile()
         if memory.fit is None:
             memory.fit = score_fit(profile, scoring.fit, free_mail_domains=scoring.free_mail_domains)
+            memory.account_key = account_key(profile.get("email"), free_mail_domains=scoring.free_mail_domains)
+            memory.fit_lines = _lines_json(memory.fit.contributions)
         card = scorecard(profile, memory.classified, scoring, now=now, fit=memory.fit)
         return _Scored(
             lead_id=lead_id,
             version=memory.version,
             card=card,
             profile=profile,
-            account_key=account_key(profile.get("email"), free_mail_domains=scoring.free_mail_domains),
-            contributions=orjson.dumps([line.as_dict() for line in card.contributions]),
+            account_key=memory.account_key,
+            contributions=_joined(memory.fit_lines, _lines_json(card.engagement.contributions)),
             last_event_us=memory.last_event_us,
             cause=cause,
         )
@@ -500,6 +505,19 @@ def _apply(memory: LeadMemory, fresh: _Fresh) -> None:
         memory.add_engagement(data.activity, data.occurred_at, data.properties, email)
     else:
         memory.add_profile(fresh.event_id, data.occurred_at, _profile_fields(data))
+
+
+def _lines_json(lines: list[Line]) -> bytes:
+    return orjson.dumps([line.as_dict() for line in lines])
+
+
+def _joined(first: bytes, second: bytes) -> bytes:
+    """Two JSON arrays as one."""
+    if first == b"[]":
+        return second
+    if second == b"[]":
+        return first
+    return first[:-1] + b"," + second[1:]
 
 
 def _version(stored: dict[str, StoredLead], lead_id: str) -> int:
