@@ -138,6 +138,9 @@ class ConsumerRunner(Generic[T]):
         self.metrics = metrics
         self._lock = asyncio.Lock()
         self._uncommitted: dict[TopicPartition, int] = {}
+        # Pipelined: the last batch's transaction, left running while the next records are fetched
+        # and prepared; whoever needs its offset (the next batch, a revocation, the stop) awaits it.
+        self._in_flight: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
@@ -175,6 +178,7 @@ class ConsumerRunner(Generic[T]):
         finally:
             try:
                 async with self._lock:
+                    await self._settle_in_flight(log_failure=True)
                     await self._commit_pending()
             finally:
                 await consumer.stop()
@@ -203,7 +207,9 @@ class ConsumerRunner(Generic[T]):
         ready: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]],
         stop: asyncio.Event,
     ) -> None:
-        """Every partition's records in batches of `max_batch`, pipelined; then commit their offsets.
+        """Every partition's records in batches of `max_batch`, pipelined; then commit the offsets of
+        the batches whose transactions have committed (the last one's commits on the next pass, or at
+        once when nothing more was fetched).
 
         Partition after partition, not side by side: on SQLite the transactions take turns anyway, and
         a transaction holding the write lock would wait behind another partition's CPU work."""
@@ -215,7 +221,10 @@ class ConsumerRunner(Generic[T]):
                 for start in range(0, len(records), self.config.max_batch)
             ]
             try:
-                await self._apply_pipelined(batches, stop)
+                if batches:
+                    await self._apply_pipelined(batches, stop)
+                else:
+                    await self._settle_in_flight()
             finally:
                 await self._commit_pending()
 
@@ -241,28 +250,40 @@ class ConsumerRunner(Generic[T]):
         self, batches: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]], stop: asyncio.Event
     ) -> None:
         """`_apply` each batch in order, the next one prepared while the last one's transaction runs;
-        a partition's offset is marked for commit once its batch's transaction has committed.
+        a partition's offset is marked for commit once its batch's transaction has committed. The
+        last batch's transaction is left running (`_in_flight`): the next records are fetched and
+        prepared meanwhile.
 
-        Transactions still run one at a time, in order; only the preparing (decoding, and the handler's
-        `prepare`, which yields to the event loop now and then) overlaps the database's work.
+        Transactions still run one at a time, in order; only the fetching and preparing (decoding, and
+        the handler's `prepare`, which yields to the event loop now and then) overlap the database's work.
         """
 
         async def finish(batch: _Batch[T], tp: TopicPartition, last: ConsumerRecord[Any, Any]) -> None:
             await self._finish(batch, tp, stop)
             self._uncommitted[tp] = last.offset + 1
 
-        previous: asyncio.Task[None] | None = None
         try:
             for tp, records in batches:
                 batch = await self._prepare_batch(records, stop)
-                if previous is not None:
-                    await previous
-                previous = asyncio.create_task(finish(batch, tp, records[-1]))
-            if previous is not None:
-                await previous
-        finally:
-            if previous is not None and not previous.done():
-                previous.cancel()
+                await self._settle_in_flight()
+                self._in_flight = asyncio.create_task(finish(batch, tp, records[-1]))
+        except BaseException:
+            if self._in_flight is not None:
+                self._in_flight.cancel()  # its records were not committed: they are redelivered
+                self._in_flight = None
+            raise
+
+    async def _settle_in_flight(self, *, log_failure: bool = False) -> None:
+        """Wait for the pipelined transaction still running, if any (its offset is then pending)."""
+        task, self._in_flight = self._in_flight, None
+        if task is None:
+            return
+        try:
+            await task
+        except Exception:
+            if not log_failure:
+                raise
+            log.warning("the last batch did not commit; it will be redelivered", exc_info=True)
 
     async def _prepare_batch(self, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> _Batch[T]:
         """Decode (dead-lettering what does not decode) and run the handler's `prepare`, if any."""
@@ -402,6 +423,7 @@ class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self.runner._lock:  # wait for the batch in flight to commit its transaction
+            await self.runner._settle_in_flight(log_failure=True)
             await self.runner._commit_pending(set(revoked))
             for tp in revoked:
                 self.runner._uncommitted.pop(tp, None)

@@ -7,6 +7,7 @@ Each test has its own topic (+ `.dlq`) and consumer group, and its own database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -70,11 +71,18 @@ def build_runner(
     metrics: KitMetrics,
     max_retries: int = 3,
     sessions: async_sessionmaker[AsyncSession] | None = None,
+    pipelined: bool = False,
+    max_batch: int = 500,
 ) -> ConsumerRunner[Any]:
+    config = fast_consumer_config(
+        bootstrap_servers=kafka_bootstrap,
+        group_id=group_id,
+        topics=[topic],
+        max_retries=max_retries,
+        max_batch=max_batch,
+    )
     return ConsumerRunner(
-        config=fast_consumer_config(
-            bootstrap_servers=kafka_bootstrap, group_id=group_id, topics=[topic], max_retries=max_retries
-        ),
+        config=dataclasses.replace(config, pipelined=pipelined),
         sessions=sessions or db.sessions,
         inbox=db.inbox,
         handler=handler,
@@ -355,11 +363,13 @@ async def test_postgres_database_going_away_holds_records_back_until_it_returns_
     assert await read_topic(kafka_bootstrap, dlq_topic(topic), expect=0, settle=0.3) == []
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one-batch-at-a-time", "pipelined"])
 async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_neither_reapplies_nor_skips(
     db: KitDatabase,
     kafka_bootstrap: str,
     kafka_producer: AIOKafkaProducer,
     make_topic: MakeTopic,
+    pipelined: bool,
 ) -> None:
     topic = await make_topic("restart")
     group_id = unique_name("g")
@@ -377,9 +387,17 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
             group_id=group_id,
             handler=RecordingHandler(db.schema),
             metrics=metrics_a,
+            pipelined=pipelined,
+            max_batch=3,  # several batches (and, pipelined, a transaction left running across fetches)
         )
     ):
         await eventually(db.applied_event_ids, until=lambda ids: len(ids) >= len(first), what="first wave applied")
+        # while it runs, once idle: the last batch's offset too (pipelined: its transaction settled)
+        await eventually(
+            lambda: committed_offsets(kafka_bootstrap, group_id=group_id, topic=topic),
+            until=lambda offsets: offsets == next_offsets(sent_first),
+            what="offsets committed while running",
+        )
     assert await committed_offsets(kafka_bootstrap, group_id=group_id, topic=topic) == next_offsets(sent_first)
 
     await produce_events(kafka_producer, topic, second)
@@ -393,6 +411,8 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
             group_id=group_id,
             handler=handler_b,
             metrics=metrics_b,
+            pipelined=pipelined,
+            max_batch=3,
         )
     ):
         await eventually(
