@@ -16,6 +16,7 @@ import asyncio
 import functools
 import random
 import zlib
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -251,8 +252,8 @@ class OutboxRelay:
         for (topic, partition), builder in builders.items():
             deliveries.append(await self.producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*deliveries)
-        for row in rows:
-            self.metrics.outbox_published.labels(topic=row.topic).inc()
+        for topic, count in Counter(row.topic for row in rows).items():
+            self.metrics.outbox_published.labels(topic=topic).inc(count)
 
     async def _delete(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         if rows:

@@ -5,7 +5,7 @@ the topic names and the shared definitions models. Services import this package;
 nothing of theirs.
 """
 
-from baton_contracts.envelope import CloudEvent, new_event, parse_event
+from baton_contracts.envelope import CloudEvent, new_event, parse_event, random_event_id
 from baton_contracts.topics import Topic, dlq_topic
 
-__all__ = ["CloudEvent", "Topic", "dlq_topic", "new_event", "parse_event"]
+__all__ = ["CloudEvent", "Topic", "dlq_topic", "new_event", "parse_event", "random_event_id"]

@@ -5,7 +5,9 @@ misspelt definitions keys)."""
 from __future__ import annotations
 
 import json
+import os
 import types
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import Enum
@@ -17,7 +19,7 @@ import pytest
 import yaml
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
-from baton_contracts import CloudEvent, new_event, parse_event
+from baton_contracts import CloudEvent, new_event, parse_event, random_event_id
 from baton_contracts.definitions import EXAMPLE_PATH, DefinitionsError, parse_definitions
 from baton_contracts.events import EVENT_DATA_MODELS, EngagementRecorded, EventType
 from baton_contracts.export import all_schemas, render
@@ -284,3 +286,22 @@ def test_misspelt_key_inside_a_list_is_named_with_its_index() -> None:
 def test_definitions_that_are_not_yaml_are_rejected() -> None:
     with pytest.raises(DefinitionsError, match="not valid YAML"):
         parse_definitions(b"scoring: [unclosed", origin="broken.yaml")
+
+
+def test_new_event_ids_are_version_4_uuids_that_do_not_repeat_even_across_a_fork() -> None:
+    ids = [random_event_id() for _ in range(50_000)]
+    assert len(set(ids)) == len(ids)
+    parsed = uuid.UUID(ids[0])
+    assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, ids[0])
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child writes its next ids and leaves at once
+        os.write(write, ",".join(random_event_id() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        child_ids = pipe.read().split(",")
+    assert len(child_ids) == 3
+    assert not set(child_ids) & {random_event_id() for _ in range(3)}

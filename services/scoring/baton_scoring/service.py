@@ -20,7 +20,6 @@ memory moved on, a restart, a rebalance) reloads the lead from its stored events
 from __future__ import annotations
 
 import asyncio
-import uuid
 from bisect import insort
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -33,7 +32,7 @@ import sqlalchemy as sa
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from baton_contracts import CloudEvent, Topic
+from baton_contracts import CloudEvent, Topic, random_event_id
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import EventType, ProfileFields
 from baton_kit.outbox import Outbox
@@ -409,7 +408,7 @@ class ScoringService:
             signature = (fit.grade, engagement.band, engagement.demand_state, engagement.high_intent, fit.disqualifiers)
             if reason == "decay" and before.get(s.lead_id) == signature:
                 continue  # a review that changes nothing a rule reads: keep the new numbers, emit nothing
-            event_id = str(uuid.uuid4())
+            event_id = random_event_id()
             data = {
                 "lead_id": s.lead_id,
                 "score": card.score,

@@ -4,7 +4,6 @@ writers never decide on the same lead at once."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_contracts import Topic, new_event
+from baton_contracts import Topic, new_event, random_event_id
 from baton_contracts.events import (
     Assignee,
     EventType,
@@ -68,7 +67,7 @@ async def transition(
     if not is_allowed(current, to):
         assert current is not None
         raise IllegalTransition(lead_id=lead.lead_id, current=current, to=to)
-    event_id = str(uuid.uuid4())
+    event_id = random_event_id()
     lead.state = to
     lead.updated_at = change.at
     if rep_id is not None:

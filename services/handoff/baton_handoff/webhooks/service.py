@@ -11,13 +11,12 @@ Every format (generic, HubSpot, Segment, Standard Webhooks, CloudEvents) arrives
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_contracts import Topic, new_event
+from baton_contracts import Topic, new_event, random_event_id
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_handoff import SOURCE
 from baton_handoff.models import WebhookReceipt
@@ -39,7 +38,7 @@ async def ingest(
     unique = list({e.external_id: e for e in reversed(events)}.values())[::-1]  # first occurrence wins
     if not unique:
         return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
-    planned = [(event, event.lead_id, str(uuid.uuid4())) for event in unique]
+    planned = [(event, event.lead_id, random_event_id()) for event in unique]
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
     inserted = set(
