@@ -47,6 +47,9 @@ YIELD_EVERY = 50  # records decoded between yields to the event loop
 Handler = Callable[[AsyncSession, Any], Awaitable[int | None]]
 
 
+Fetched = list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]]  # records per partition, in order
+
+
 @dataclass
 class _Batch(Generic[T]):
     decoded: list[tuple[ConsumerRecord[Any, Any], T]]
@@ -164,9 +167,7 @@ class ConsumerRunner(Generic[T]):
                 if self.config.pipelined:
                     await self._apply_fetched(consumer, await self._fetch_each_partition(consumer), stop)
                     continue
-                batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
-                ready = [(tp, records) for tp, records in batches.items() if records]
-                for tp, records in ready:
+                for tp, records in await self._wait_for_records(consumer):
                     async with self._lock:
                         if tp not in consumer.assignment():
                             continue  # revoked while we waited: the new owner gets these records
@@ -184,9 +185,7 @@ class ConsumerRunner(Generic[T]):
                 await consumer.stop()
                 self.ready.clear()
 
-    async def _fetch_each_partition(
-        self, consumer: AIOKafkaConsumer
-    ) -> list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]]:
+    async def _fetch_each_partition(self, consumer: AIOKafkaConsumer) -> Fetched:
         """Up to four batches of buffered records of every assigned partition (a plain `getmany` drains
         one partition's buffer before the next); waits for the first record only when none is buffered."""
         ready = []
@@ -196,15 +195,19 @@ class ConsumerRunner(Generic[T]):
                 ready.append((tp, records))
         if not ready:
             waited = time.perf_counter()
-            batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
+            ready = await self._wait_for_records(consumer)
             self.metrics.consumer_idle_seconds.inc(time.perf_counter() - waited)
-            ready = [(tp, records) for tp, records in batches.items() if records]
         return ready
+
+    async def _wait_for_records(self, consumer: AIOKafkaConsumer) -> Fetched:
+        """Up to a batch of records, of the partitions that have some; waits up to 200 ms for the first."""
+        batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
+        return [(tp, records) for tp, records in batches.items() if records]
 
     async def _apply_fetched(
         self,
         consumer: AIOKafkaConsumer,
-        ready: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]],
+        ready: Fetched,
         stop: asyncio.Event,
     ) -> None:
         """Every partition's records in batches of `max_batch`, pipelined; then commit the offsets of
@@ -246,9 +249,7 @@ class ConsumerRunner(Generic[T]):
     async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> None:
         await self._finish(await self._prepare_batch(records, stop), tp, stop)
 
-    async def _apply_pipelined(
-        self, batches: list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]], stop: asyncio.Event
-    ) -> None:
+    async def _apply_pipelined(self, batches: Fetched, stop: asyncio.Event) -> None:
         """`_apply` each batch in order, the next one prepared while the last one's transaction runs;
         a partition's offset is marked for commit once its batch's transaction has committed. The
         last batch's transaction is left running (`_in_flight`): the next records are fetched and

@@ -156,6 +156,11 @@ def after_commit(session: AsyncSession, callback: Callable[[], None]) -> None:
     event.listen(session.sync_session, "after_commit", lambda _session: callback(), once=True)
 
 
+def column_names(columns: Sequence[tuple[str, str]]) -> str:
+    """The names of (name, PostgreSQL type) pairs, as an SQL column list."""
+    return ", ".join(name for name, _ in columns)
+
+
 async def insert_many(
     connection: AsyncConnection,
     table: str,
@@ -177,7 +182,7 @@ async def insert_many(
     if connection.dialect.name == "postgresql":
         await insert_unnest(connection, table, columns, rows, suffix=suffix)
         return
-    names = ", ".join(name for name, _ in columns)
+    names = column_names(columns)
     marks = ", ".join("?" * len(columns))
     await connection.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks}) {suffix}", list(rows))
 
@@ -192,7 +197,7 @@ async def insert_unnest(
 ) -> CursorResult[Any]:
     """PostgreSQL: insert `rows` as one `INSERT … SELECT FROM unnest(…)`, a typed array per column;
     returns the result (for a `RETURNING` in `suffix`)."""
-    names = ", ".join(name for name, _ in columns)
+    names = column_names(columns)
     arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(columns, 1))
     sql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) {suffix}"
     return await connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*rows, strict=True)))

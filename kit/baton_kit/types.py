@@ -22,9 +22,7 @@ class AwareDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: Baton stores timezone-aware times only")
-        value = value.astimezone(UTC)
+        value = _in_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -39,9 +37,12 @@ def bind_time(moment: datetime | None, *, dialect: str) -> Any:
     naive UTC text on SQLite (SQLAlchemy's SQLite format, which sorts as text). For hand-written SQL."""
     if moment is None or dialect != "sqlite":
         return moment
+    # "YYYY-MM-DD HH:MM:SS.ffffff" (+ the offset, cut off): several times cheaper than strftime
+    return _in_utc(moment).isoformat(" ", "microseconds")[:26]
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """`moment` at offset 0 (itself when it is already); refuses a naive one."""
     if moment.tzinfo is None:
         raise ValueError(f"naive datetime {moment!r}: Baton stores timezone-aware times only")
-    if moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    # "YYYY-MM-DD HH:MM:SS.ffffff" (+ the offset, cut off): several times cheaper than strftime
-    return moment.isoformat(" ", "microseconds")[:26]
+    return moment.astimezone(UTC) if moment.utcoffset() else moment

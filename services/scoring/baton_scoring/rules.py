@@ -30,7 +30,6 @@ S = TypeVar("S")
 V = TypeVar("V")
 FitGrade = Literal["A", "B", "C", "D"]
 DemandState = Literal["unaware", "problem_aware", "solution_aware", "partner_aware"]
-SECONDS_PER_DAY = 86_400.0
 REVIEW_PRECISION = timedelta(minutes=1)
 
 
@@ -338,7 +337,7 @@ def _derive_engagement_table(definitions: EngagementDefinitions) -> _EngagementT
     )
 
 
-def match_rule(activity: str, properties: Mapping[str, Any], definitions: EngagementDefinitions) -> str | None:
+def _matching_rule(activity: str, properties: Mapping[str, Any], definitions: EngagementDefinitions) -> str | None:
     """The name of the first rule whose activities include the event's and whose property filters all
     match (searched, any case), or None: the event scores 0."""
     for name, where in _engagement_table(definitions).candidates.get(activity, ()):
@@ -367,7 +366,7 @@ class Classified:
 
     def add(self, activity: str, occurred_at: datetime, properties: Mapping[str, Any]) -> str | None:
         """Add one event; returns the name of the rule it matched, or None (it scores 0)."""
-        rule = match_rule(activity, properties, self.definitions)
+        rule = _matching_rule(activity, properties, self.definitions)
         if rule is None:
             insort(self.unmatched.setdefault(activity, []), epoch_us(occurred_at))
         else:
@@ -385,10 +384,14 @@ def classify(activities: Iterable[Activity], definitions: EngagementDefinitions)
 
 def decay_factor(*, age: timedelta, half_life_days: float, expire_after_days: float) -> float:
     """0.5 ** (age / half-life); 1 for an event not yet in the past; 0 once it is older than the expiry."""
-    age_days = max(0.0, age.total_seconds() / SECONDS_PER_DAY)
-    if age_days > expire_after_days:
+    if age > timedelta(days=expire_after_days):
         return 0.0
-    return float(0.5 ** (age_days / half_life_days))
+    return _decay(age // _MICROSECOND, half_life_days * US_PER_DAY)
+
+
+def _decay(age_us: int, half_life_us: float) -> float:
+    """`decay_factor` of an event not older than the expiry, in µs (what `score_engagement` sums)."""
+    return 1.0 if age_us <= 0 else float(0.5 ** (age_us / half_life_us))
 
 
 def _counted(times: list[int], daily_cap: int | None) -> list[int]:
@@ -438,15 +441,12 @@ def score_engagement(
         times = matched.get(rule.name)
         if not times:
             continue
-        if times[0] < oldest:
-            times = _live(times, oldest)
-            if not times:
-                continue
+        times = _live(times, oldest)
+        if not times:
+            continue
         counted = _counted(times, rule.daily_cap)
         half_life_us = rule.half_life_us
-        decayed = 0.0
-        for at in counted:  # every one live: not older than the expiry
-            decayed += 1.0 if at >= now_us else 0.5 ** ((now_us - at) / half_life_us)
+        decayed = sum(_decay(now_us - at, half_life_us) for at in counted)  # every one live (not expired)
         raw = rule.points * len(counted)
         points = rule.points * decayed
         total += points

@@ -141,12 +141,20 @@ class LeadMemories:
 
 @dataclass(slots=True)  # not frozen: one per event, and a frozen __init__ costs a setattr per field
 class _Fresh:
-    """An event inserted in this batch, to apply to its lead's memory."""
+    """An event of this batch, as its lead's memory takes it."""
 
     kind: Literal["engagement", "profile"]
     event_id: str
     occurred_at: datetime
-    data: Any
+    details: dict[str, Any]  # an engagement's properties, or a profile update's fields
+    activity: str = ""  # engagement only
+    email: str | None = None  # engagement only, normalised
+
+    def apply_to(self, memory: LeadMemory) -> None:
+        if self.kind == "engagement":
+            memory.add_engagement(self.activity, self.occurred_at, self.details, self.email)
+        else:
+            memory.add_profile(self.event_id, self.occurred_at, self.details)
 
 
 @dataclass(slots=True)
@@ -227,16 +235,15 @@ class ScoringService:
                         json_text(data.properties),
                     )
                 )
-                kind: Literal["engagement", "profile"] = "engagement"
+                fresh = _Fresh("engagement", event.id, data.occurred_at, data.properties, data.activity, email)
             elif event.type == EventType.PROFILE_UPDATED:
-                profile_rows.append(
-                    (event.id, data.lead_id, store.time(data.occurred_at), json_text(_profile_fields(data)))
-                )
-                kind = "profile"
+                fields = _profile_fields(data)
+                profile_rows.append((event.id, data.lead_id, store.time(data.occurred_at), json_text(fields)))
+                fresh = _Fresh("profile", event.id, data.occurred_at, fields)
             else:
                 continue
             seen.add(event.id)
-            events_by_lead.setdefault(data.lead_id, []).append(_Fresh(kind, event.id, data.occurred_at, data))
+            events_by_lead.setdefault(data.lead_id, []).append(fresh)
         expected: dict[str, int] = {}
         scored: dict[str, _Scored] = {}
         for n, (lead_id, applied) in enumerate(events_by_lead.items(), 1):
@@ -248,7 +255,7 @@ class ScoringService:
                 self.memories.put(lead_id, memory)
             expected[lead_id] = memory.version
             for fresh in applied:
-                _apply(memory, fresh)
+                fresh.apply_to(memory)
             memory.version += len(applied)
             scored[lead_id] = self._score(lead_id, memory, cause=applied[-1].event_id, now=now)
         return PreparedBatch(engagement_rows, profile_rows, events_by_lead, expected, scored)
@@ -283,7 +290,7 @@ class ScoringService:
                 for fresh in applied
                 if fresh.kind == "engagement"
                 and fresh.event_id in fresh_ids
-                and fresh.data.activity not in self.known_activities
+                and fresh.activity not in self.known_activities
             )
         )
         await self._write(session, scored, stored, now=now, reason="event")
@@ -497,15 +504,6 @@ class ScoringService:
         return memories
 
 
-def _apply(memory: LeadMemory, fresh: _Fresh) -> None:
-    data = fresh.data
-    if fresh.kind == "engagement":
-        email = normalise_email(data.email) if data.email else None
-        memory.add_engagement(data.activity, data.occurred_at, data.properties, email)
-    else:
-        memory.add_profile(fresh.event_id, data.occurred_at, _profile_fields(data))
-
-
 def _lines_json(lines: list[Line]) -> bytes:
     return orjson.dumps([line.as_dict() for line in lines])
 
@@ -529,7 +527,7 @@ def _profile_fields(data: Any) -> dict[str, Any]:
 
 
 async def _signatures(connection: AsyncConnection, lead_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-    """What a qualification rule reads of each stored lead, as `_rescore` builds it."""
+    """What a qualification rule reads of each stored lead, in `SIGNATURE` order (as `_write` builds it)."""
     leads = Lead.__table__.c
     rows = await connection.execute(
         sa.select(leads.lead_id, *(leads[name] for name in SIGNATURE)).where(leads.lead_id.in_(lead_ids))

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from baton_kit.db import insert_many, insert_unnest
+from baton_kit.db import column_names, insert_many, insert_unnest
 from baton_kit.types import bind_time
 
 Row = tuple[Any, ...]
@@ -107,7 +107,7 @@ class Store:
                 connection, table, columns, rows, suffix="ON CONFLICT DO NOTHING RETURNING event_id"
             )
             return {row[0] for row in result}
-        names = ", ".join(name for name, _ in columns)
+        names = column_names(columns)
         fresh: set[str] = set()
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]
