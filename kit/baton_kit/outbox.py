@@ -133,7 +133,7 @@ class OutboxRelay:
         clock: Clock,
         metrics: KitMetrics,
         lock_name: str,
-        batch_size: int = 1000,
+        batch_size: int = 4000,
         idle_seconds: float = 0.5,
     ) -> None:
         self.outbox = outbox

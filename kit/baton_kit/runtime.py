@@ -189,6 +189,7 @@ async def service_runtime(
         clock=clock,
         metrics=runtime.metrics,
         lock_name=f"baton-{service}-outbox-relay",
+        batch_size=settings.outbox_batch_size,
     )
     runtime.workers.start("outbox-relay", relay.run)
     try:

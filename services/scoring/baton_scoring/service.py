@@ -388,6 +388,7 @@ class ScoringService:
                 engaged, total = totals[key]
                 account = {"account_key": key, "engaged_stakeholders": engaged, "engagement_score": round(total, 2)}
             last_event = from_epoch_us(s.last_event_us) if s.last_event_us is not None else None
+            high_intent = json_text(engagement.high_intent)
             lead_rows.append(
                 (
                     s.lead_id,
@@ -401,7 +402,7 @@ class ScoringService:
                     engagement.band,
                     card.grade,
                     engagement.demand_state,
-                    json_text(engagement.high_intent),
+                    high_intent,
                     json_text(fit.disqualifiers),
                     s.contributions.decode(),
                     json_text(account) if account else None,
@@ -455,7 +456,7 @@ class ScoringService:
                     engagement.score,
                     card.grade,
                     engagement.demand_state,
-                    json_text(engagement.high_intent),
+                    high_intent,
                     s.cause,
                     version,
                     stamp,
