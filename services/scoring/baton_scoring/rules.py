@@ -305,6 +305,7 @@ class _EngagementTable:
     candidates: dict[str, tuple[tuple[str, tuple[tuple[str, re.Pattern[str]], ...]], ...]]
     expire_us: float
     intent_window_us: float
+    combinations: tuple[tuple[tuple[str, ...], str], ...]  # high-intent combinations: (rule names, label)
 
 
 def _engagement_table(definitions: EngagementDefinitions) -> _EngagementTable:
@@ -334,6 +335,7 @@ def _derive_engagement_table(definitions: EngagementDefinitions) -> _EngagementT
         candidates={activity: tuple(rules) for activity, rules in candidates.items()},
         expire_us=definitions.expire_after_days * US_PER_DAY,
         intent_window_us=definitions.high_intent_window_days * US_PER_DAY,
+        combinations=tuple((tuple(names), "+".join(names)) for names in definitions.high_intent_combinations),
     )
 
 
@@ -446,7 +448,9 @@ def score_engagement(
             continue
         counted = _counted(times, rule.daily_cap)
         half_life_us = rule.half_life_us
-        decayed = sum(_decay(now_us - at, half_life_us) for at in counted)  # every one live (not expired)
+        decayed = 0.0
+        for at in counted:  # every one live (not expired)
+            decayed += _decay(now_us - at, half_life_us)
         raw = rule.points * len(counted)
         points = rule.points * decayed
         total += points
@@ -475,9 +479,9 @@ def score_engagement(
         )
         if rule.high_intent and times[-1] >= intent_since:
             high_intent.append(rule.name)
-    for combination in definitions.high_intent_combinations:
-        if all(matched.get(name) and matched[name][-1] >= intent_since for name in combination):
-            high_intent.append("+".join(combination))
+    for names, label in table.combinations:
+        if all(name in matched and matched[name][-1] >= intent_since for name in names):
+            high_intent.append(label)
     for activity, times in sorted(classified.unmatched.items()):
         if count := len(_live(times, oldest)):
             lines.append(Line(f"activity:{activity}", "engagement", count, 0.0, None, 0.0, NO_CAPS))
