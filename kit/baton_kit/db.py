@@ -111,11 +111,16 @@ async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterat
 
 @asynccontextmanager
 async def read_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """A unit of work that only reads. On SQLite it neither takes the write lock nor waits for it
-    (WAL: readers see the last commit while a writer works); it must not write."""
+    """A unit of work that only reads, every statement in one snapshot (PostgreSQL: REPEATABLE READ,
+    where READ COMMITTED would let a commit land between two of its reads; SQLite: a deferred
+    transaction in WAL mode), so a row and its related rows agree. On SQLite it neither takes the
+    write lock nor waits for it; it must not write."""
     engine = sessions.kw["bind"]
     async with engine.connect() as connection:
-        connection = await connection.execution_options(baton_read_only=True)
+        options: dict[str, Any] = {"baton_read_only": True}
+        if engine.dialect.name == "postgresql":
+            options["isolation_level"] = "REPEATABLE READ"
+        connection = await connection.execution_options(**options)
         async with connection.begin(), sessions(bind=connection) as session:
             yield session
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from baton_kit.consumer import is_infrastructure_error
-from baton_kit.db import transaction
+from baton_kit.db import read_transaction, transaction
 
 PROBLEM_JSON = "application/problem+json"
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -124,6 +124,15 @@ async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(request_session, scope="function")]
+
+
+async def request_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A read-only request's unit of work: its statements see one snapshot (`read_transaction`)."""
+    async with read_transaction(request.app.state.runtime.sessions) as session:
+        yield session
+
+
+ReadSession = Annotated[AsyncSession, Depends(request_read_session, scope="function")]
 
 
 def install_unavailable_handler(app: FastAPI) -> None:
