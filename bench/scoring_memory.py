@@ -25,8 +25,8 @@ from scoring_throughput import sample
 from baton_contracts import parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_contracts.events import EventType
-from baton_scoring.rules import Classified, score_fit
-from baton_scoring.service import LeadMemory, _apply, _Fresh
+from baton_scoring.rules import Classified
+from baton_scoring.service import LeadMemory, _Fresh, _profile_fields
 
 
 def main() -> None:
@@ -41,10 +41,14 @@ def main() -> None:
     memories: dict[str, LeadMemory] = {}
     for event in events:
         memory = memories.setdefault(event.data.lead_id, LeadMemory(Classified(scoring.engagement)))
-        kind = "engagement" if event.type == EventType.ENGAGEMENT_RECORDED else "profile"
-        _apply(memory, _Fresh(kind, event.id, event.data.occurred_at, event.data))
+        data = event.data
+        if event.type == EventType.ENGAGEMENT_RECORDED:
+            fresh = _Fresh("engagement", event.id, data.occurred_at, data.properties, data.activity, data.email)
+        else:
+            fresh = _Fresh("profile", event.id, data.occurred_at, _profile_fields(data))
+        fresh.apply_to(memory)
         if memory.fit is None:
-            memory.fit = score_fit(memory.merged_profile(), scoring.fit, free_mail_domains=scoring.free_mail_domains)
+            memory.refit(memory.merged_profile(), scoring)
     gc.collect()
     held, _ = tracemalloc.get_traced_memory()
     per_lead = held / len(memories)

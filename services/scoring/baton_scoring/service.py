@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from baton_contracts import CloudEvent, Topic, random_event_id
 from baton_contracts.definitions import LoadedDefinitions
+from baton_contracts.definitions.scoring import ScoringDefinitions
 from baton_contracts.events import EventType, ProfileFields
 from baton_kit.outbox import Outbox
 from baton_scoring.models import EngagementEvent, Lead, ProfileUpdate
@@ -105,6 +106,15 @@ class LeadMemory:
                 merged.update(update)
             self.profile = merged
         self.fit = None
+
+    def refit(self, profile: dict[str, Any], scoring: ScoringDefinitions) -> FitResult:
+        """Score `profile` (this lead's `merged_profile()`) for fit and hold the result with its account key."""
+        free_mail = scoring.free_mail_domains
+        fit = self.fit = score_fit(profile, scoring.fit, free_mail_domains=free_mail)
+        self.account_key = account_key(profile.get("email"), free_mail_domains=free_mail)
+        # A copy: orjson's output sits in a 4 KiB buffer, and this one is held as long as the lead is.
+        self.fit_lines = bytes(memoryview(_lines_json(fit.contributions)))
+        return fit
 
     def merged_profile(self) -> dict[str, Any]:
         """The profile, with the newest engagement email when no update gave one."""
@@ -320,11 +330,8 @@ class ScoringService:
     def _score(self, lead_id: str, memory: LeadMemory, *, cause: str | None, now: datetime) -> _Scored:
         scoring = self.scoring
         profile = memory.merged_profile()
-        if memory.fit is None:
-            memory.fit = score_fit(profile, scoring.fit, free_mail_domains=scoring.free_mail_domains)
-            memory.account_key = account_key(profile.get("email"), free_mail_domains=scoring.free_mail_domains)
-            memory.fit_lines = _lines_json(memory.fit.contributions)
-        card = scorecard(profile, memory.classified, scoring, now=now, fit=memory.fit)
+        fit = memory.fit or memory.refit(profile, scoring)
+        card = scorecard(profile, memory.classified, scoring, now=now, fit=fit)
         return _Scored(
             lead_id=lead_id,
             version=memory.version,
