@@ -8,6 +8,7 @@
     python bench/scoring_throughput.py                 # short form: 20,000 events over 2,000 leads
     python bench/scoring_throughput.py --full          # the issue's size: 100,000 events over 10,000 leads
     python bench/scoring_throughput.py --only raw,sqlite
+    python bench/scoring_throughput.py --only raw,sqlite,sqlite-x2   # also two service processes in one group
 
 Rates are records per second from the first record consumed to the last output published. Prints
 JSON: each contender's rate, its ratio to the raw limit and to Quix Streams + RocksDB, and memory.
@@ -152,62 +153,75 @@ def metric(text: str, name: str) -> float:
     return sum(float(v) for v in re.findall(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.MULTILINE))
 
 
-async def service(bootstrap: str, expect: int, leads: int, *, database_url: str, name: str) -> dict[str, Any]:
-    """The scoring service as a process; done when every record is applied and the outbox is drained."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "HTTP_PORT": str(port),
-        "CONSUMER_GROUP": f"bench-{name}-{uuid.uuid4().hex[:6]}",
-        "LOG_LEVEL": "WARNING",
-        "KAFKA_SESSION_TIMEOUT_MS": "6000",
-    }
+async def service(
+    bootstrap: str, expect: int, leads: int, *, database_url: str, name: str, instances: int = 1
+) -> dict[str, Any]:
+    """The scoring service as `instances` processes in one consumer group on one database; done when
+    every record is applied and every emitted score is published."""
+    group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    ports = [free_port() for _ in range(instances)]
     log = tempfile.NamedTemporaryFile(prefix=f"bench-scoring-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen([sys.executable, "-m", "baton_scoring"], env=env, stdout=log, stderr=log)  # noqa: ASYNC220 (Popen returns at once)
+    processes = []
+    for port in ports:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "HTTP_PORT": str(port),
+            "CONSUMER_GROUP": group,
+            "LOG_LEVEL": "WARNING",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        }
+        processes.append(subprocess.Popen([sys.executable, "-m", "baton_scoring"], env=env, stdout=log, stderr=log))  # noqa: ASYNC220
     first = last = None
-    final_metrics = ""
+    texts = [""] * instances
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        async with httpx.AsyncClient(timeout=5) as client:
             while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"scoring exited {process.returncode}; see {log.name}")
+                for process in processes:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"scoring exited {process.returncode}; see {log.name}")
                 try:
-                    text = (await client.get("/metrics")).text
+                    texts = [(await client.get(f"http://127.0.0.1:{port}/metrics")).text for port in ports]
                 except httpx.TransportError:
                     await asyncio.sleep(0.2)
                     continue
-                applied = metric(text, "baton_scoring_records_applied_total")
+                applied = _total(texts, "baton_scoring_records_applied_total")
                 now = time.perf_counter()
                 if applied and first is None:
                     # The first batch committed within the last poll (50 ms); it started consuming
                     # that batch's duration earlier (decode, prepare, transaction: `batch_seconds`).
-                    first = now - metric(text, "baton_scoring_batch_seconds_sum")
-                published = metric(text, "baton_scoring_outbox_published_total")
-                emitted = metric(text, "baton_scoring_scores_emitted_total")
+                    first = now - max(metric(text, "baton_scoring_batch_seconds_sum") for text in texts)
+                published = _total(texts, "baton_scoring_outbox_published_total")
+                emitted = _total(texts, "baton_scoring_scores_emitted_total")
                 if applied >= expect and published >= emitted:
                     last = now
-                    final_metrics = text
                     break
                 # Fine-grained until the first batch lands; then every 0.2 s (±1% of a 20-s run), so that
                 # rendering /metrics does not take a noticeable share of the service's one core.
                 await asyncio.sleep(0.05 if first is None else 0.2)
-        rss_mb = _peak_rss_mb(process.pid)
+        rss_mb = sum(_peak_rss_mb(process.pid) for process in processes)
     finally:
-        process.terminate()
-        process.wait(30)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(30)
     return {
-        "contender": f"service-{name}",
+        "contender": f"service-{name}" + (f"-x{instances}" if instances > 1 else ""),
+        "instances": instances,
         "records": expect,
         "seconds": (last or 0) - (first or 0),
         "peak_rss_mb": rss_mb,
         "lead_scored_emitted": emitted,
-        "transactions": metric(final_metrics, "baton_scoring_batch_seconds_count"),
-        "lead_memory_misses": metric(final_metrics, "baton_scoring_lead_memory_misses_total"),
-        "consumer_idle_seconds": metric(final_metrics, "baton_scoring_consumer_idle_seconds_total"),
+        "transactions": _total(texts, "baton_scoring_batch_seconds_count"),
+        "lead_memory_misses": _total(texts, "baton_scoring_lead_memory_misses_total"),
+        "consumer_idle_seconds": _total(texts, "baton_scoring_consumer_idle_seconds_total"),
         "log": log.name,
     }
+
+
+def _total(texts: list[str], name: str) -> float:
+    return sum(metric(text, name) for text in texts)
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -291,19 +305,26 @@ async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
         tmp = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
         if "raw" in only:
             results.append(await raw_limit(bootstrap, Topic.LEAD_ENGAGEMENT, events))
-        if "sqlite" in only:
-            results.append(
-                await service(bootstrap, events, leads, database_url=f"sqlite+aiosqlite:///{tmp}/s.db", name="sqlite")
-            )
-            results[-1]["database_mb_per_100k_leads"] = _size_mb(tmp / "s.db") * 100_000 / leads
-        if "postgresql" in only:
-            created = await postgres_url()
-            if created is None:
-                results.append({"contender": "service-postgresql", "error": "PostgreSQL unreachable"})
-            else:
+        for instances in (1, 2):
+            suffix = "" if instances == 1 else f"-x{instances}"
+            if f"sqlite{suffix}" in only:
+                url = f"sqlite+aiosqlite:///{tmp}/s{suffix}.db"
+                results.append(
+                    await service(bootstrap, events, leads, database_url=url, name="sqlite", instances=instances)
+                )
+                results[-1]["database_mb_per_100k_leads"] = _size_mb(tmp / f"s{suffix}.db") * 100_000 / leads
+            if f"postgresql{suffix}" in only:
+                created = await postgres_url()
+                if created is None:
+                    results.append({"contender": f"service-postgresql{suffix}", "error": "PostgreSQL unreachable"})
+                    continue
                 url, name = created
                 try:
-                    results.append(await service(bootstrap, events, leads, database_url=url, name="postgresql"))
+                    results.append(
+                        await service(
+                            bootstrap, events, leads, database_url=url, name="postgresql", instances=instances
+                        )
+                    )
                 finally:
                     await drop_postgres(name)
         for contender in ("quix-rocksdb", "quix-memory", "bytewax"):

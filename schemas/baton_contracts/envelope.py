@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar, cast
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
 
 from baton_contracts.events import EVENT_DATA_MODELS, EventType
 
@@ -87,25 +87,27 @@ def parse_event(raw: bytes | str) -> CloudEvent[Any]:
     The data model is chosen by the envelope's `type`, so a record whose `data` does not match
     its declared type fails here (and goes to the dead-letter topic), never deeper in a service.
     """
-    # One pass when the record is valid: parse the JSON once and validate it straight into the
-    # envelope of its declared type. Anything else takes the two-step path below, which raises the
-    # errors this function has always raised.
-    try:
-        head = from_json(raw)
-    except ValueError:
-        head = None
-    if isinstance(head, dict) and isinstance(event_type := head.get("type"), str):
-        envelope_model = _ENVELOPE_BY_TYPE.get(event_type)
-        if envelope_model is not None:
-            try:
-                return envelope_model.model_validate(head)
-            except ValidationError:
-                pass
+    # One pass when the record is valid: find the type's text without parsing, and validate the JSON
+    # straight into the envelope of that type (pydantic's JSON mode builds no intermediate dict). The
+    # first `"type": "…"` may belong to `data`, hence the check that the envelope's own type is the one
+    # guessed. Anything else takes the two-step path below, which raises the errors it always has.
+    found = _TYPE_TEXT.search(raw.encode() if isinstance(raw, str) else raw)
+    guess = found.group(1).decode() if found else ""
+    envelope_model = _ENVELOPE_BY_TYPE.get(guess)
+    if envelope_model is not None:
+        try:
+            event = envelope_model.model_validate_json(raw)
+        except ValidationError:
+            pass
+        else:
+            if event.type.value == guess:
+                return event
     envelope = EnvelopeOnly.model_validate_json(raw)
     model = EVENT_DATA_MODELS[envelope.type]
     return CloudEvent[model].model_validate(envelope.model_dump())  # type: ignore[valid-type]
 
 
+_TYPE_TEXT = re.compile(rb'"type"\s*:\s*"([a-z_.]+)"')
 _ENVELOPE_BY_TYPE: dict[str, type[CloudEvent[Any]]] = {
     event_type.value: CloudEvent[model]  # type: ignore[valid-type]
     for event_type, model in EVENT_DATA_MODELS.items()

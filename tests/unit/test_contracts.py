@@ -200,6 +200,21 @@ def test_a_record_whose_data_does_not_match_its_type_is_rejected_naming_the_miss
     assert {"data.score", "data.scored_at", "data.definitions_version"} <= locations
 
 
+@pytest.mark.parametrize("data_type", [EventType.LEAD_SCORED.value, "not-an-event-type"])
+def test_a_type_key_inside_data_written_before_the_envelope_type_does_not_change_what_is_parsed(
+    data_type: str,
+) -> None:
+    document = engagement_json(data__properties={"type": data_type})
+    envelope_type = document.pop("type")
+    raw = json.dumps({"data": document.pop("data"), **document, "type": envelope_type}).encode()
+
+    event = parse_event(raw)
+
+    assert event.type == EventType.ENGAGEMENT_RECORDED
+    assert isinstance(event.data, EngagementRecorded)
+    assert event.data.properties == {"type": data_type}
+
+
 @pytest.mark.parametrize(
     "raw_or_changes",
     [

@@ -104,14 +104,12 @@ class Scorecard:
     fit: FitResult
     engagement: EngagementResult
     review_at: datetime | None = None
+    score: float = field(init=False)  # fit + engagement
+    grade: str = field(init=False)  # fit grade and engagement band, e.g. "A2"
 
-    @property
-    def score(self) -> float:
-        return round(self.fit.score + self.engagement.score, 2)
-
-    @property
-    def grade(self) -> str:
-        return f"{self.fit.grade}{self.engagement.band}"
+    def __post_init__(self) -> None:
+        self.score = round(self.fit.score + self.engagement.score, 2)
+        self.grade = f"{self.fit.grade}{self.engagement.band}"
 
     @property
     def contributions(self) -> list[Line]:
@@ -368,11 +366,12 @@ class Classified:
 
     def add(self, activity: str, occurred_at: datetime, properties: Mapping[str, Any]) -> str | None:
         """Add one event; returns the name of the rule it matched, or None (it scores 0)."""
+        return self.add_at(activity, epoch_us(occurred_at), properties)
+
+    def add_at(self, activity: str, at_us: int, properties: Mapping[str, Any]) -> str | None:
+        """`add`, with the event's time already in epoch µs."""
         rule = _matching_rule(activity, properties, self.definitions)
-        if rule is None:
-            insort(self.unmatched.setdefault(activity, []), epoch_us(occurred_at))
-        else:
-            insort(self.matched.setdefault(rule, []), epoch_us(occurred_at))
+        insort((self.unmatched if rule is None else self.matched).setdefault(rule or activity, []), at_us)
         return rule
 
 

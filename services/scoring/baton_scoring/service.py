@@ -87,8 +87,8 @@ class LeadMemory:
     def add_engagement(
         self, activity: str, occurred_at: datetime, properties: dict[str, Any], email: str | None
     ) -> None:
-        self.classified.add(activity, occurred_at, properties)
         at = epoch_us(occurred_at)
+        self.classified.add_at(activity, at, properties)
         self.last_event_us = at if self.last_event_us is None else max(self.last_event_us, at)
         if email and (self.latest_email is None or at >= self.latest_email[0]):
             self.latest_email = (at, email)
