@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import ADMIN_KEY, create_pg_database, drop_pg_database, percentile
 
 HUBSPOT_SECRET = "bench-hubspot-client-secret"
-ADMIN_KEY = "bk_bench-admin_" + "b" * 32  # the generic endpoint needs an `ingest` key
 Request = tuple[str, bytes, dict[str, str]]
 
 
@@ -54,41 +54,15 @@ def serve_baseline(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-PG_ADMIN = os.environ.get("BATON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
 def create_database(dialect: str, workdir: Path) -> str:
     if dialect == "sqlite":
         return f"sqlite+aiosqlite:///{workdir}/handoff.db"
-    import asyncpg
-
-    name = f"baton_bench_ingest_{uuid.uuid4().hex[:6]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        await conn.close()
-
-    asyncio.run(create())
-    return PG_ADMIN.replace("postgresql://", "postgresql+asyncpg://").rsplit("/", 1)[0] + f"/{name}"
+    return asyncio.run(create_pg_database(f"baton_bench_ingest_{uuid.uuid4().hex[:6]}"))
 
 
 def drop_database(url: str) -> None:
-    if not url.startswith("postgresql"):
-        return
-    import asyncpg
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(PG_ADMIN)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-        await conn.close()
-
-    asyncio.run(drop())
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+    if url.startswith("postgresql"):
+        asyncio.run(drop_pg_database(url.rsplit("/", 1)[1]))
 
 
 def generic_request(batch: int) -> Callable[[int], Request]:

@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
+from common import create_pg_database, drop_pg_database
 
 from baton_contracts import Topic, new_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
@@ -264,27 +265,12 @@ def peer(contender: str, bootstrap: str, topic: str, expect: int) -> dict[str, A
 
 
 async def postgres_url() -> tuple[str, str] | None:
-    import asyncpg
-
-    admin = os.environ.get("BATON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    dsn = admin.replace("+asyncpg", "")
+    """A new PostgreSQL database (URL, name), or None when the server does not answer."""
     name = f"baton_bench_{uuid.uuid4().hex[:8]}"
     try:
-        connection = await asyncpg.connect(dsn, timeout=3)
-    except (OSError, asyncpg.PostgresError):
+        return await create_pg_database(name), name
+    except OSError:
         return None
-    await connection.execute(f'CREATE DATABASE "{name}"')
-    await connection.close()
-    return admin.rsplit("/", 1)[0] + f"/{name}", name
-
-
-async def drop_postgres(name: str) -> None:
-    import asyncpg
-
-    admin = os.environ.get("BATON_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-    connection = await asyncpg.connect(admin.replace("+asyncpg", ""), timeout=3)
-    await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await connection.close()
 
 
 async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
@@ -326,7 +312,7 @@ async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
                         )
                     )
                 finally:
-                    await drop_postgres(name)
+                    await drop_pg_database(name)
         for contender in ("quix-rocksdb", "quix-memory", "bytewax"):
             if contender in only:
                 results.append(peer(contender, bootstrap, Topic.LEAD_ENGAGEMENT, events))

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
 import resource
 import statistics
 import tempfile
@@ -27,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+from common import create_pg_database
 from sqlalchemy import insert
 
 from baton_contracts.definitions import SlaPolicy
@@ -44,7 +43,6 @@ from baton_sla_monitor.rules import ClockPlan, open_clock
 from baton_sla_monitor.service import Fired, copy_to_row
 from baton_sla_monitor.timer import SlaTimer
 
-PG_ADMIN = os.environ.get("BATON_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 POLL_SECONDS = 60.0
 
 
@@ -143,12 +141,7 @@ def summarise(delays: list[float]) -> dict[str, float]:
 async def make_database(db: str, tmp: Path, name: str) -> str:
     if db == "sqlite":
         return f"sqlite+aiosqlite:///{tmp / name}.db"
-    database = f"baton_bench_{name}_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(PG_ADMIN)
-    await connection.execute(f'CREATE DATABASE "{database}"')
-    await connection.close()
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    return f"{base}/{database}"
+    return await create_pg_database(f"baton_bench_{name}_{uuid.uuid4().hex[:8]}")
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from e2e_latency import (
+from common import (
     broker_round_trip,
     create_pg_database,
     drop_pg_database,

@@ -114,8 +114,7 @@ def describe_exit(code: int | None) -> str:
 def stop_services(services: Sequence[ServiceProcess], *, grace: float = STOP_GRACE) -> None:
     """SIGTERM them all at once (each drains and commits), then wait; SIGKILL any still running after `grace`."""
     for service in services:
-        if service.running and service.process is not None:
-            service.process.send_signal(signal.SIGTERM)
+        service.signal_stop()
     deadline = time.monotonic() + grace
     for service in services:
         was_running = service.running

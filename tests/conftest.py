@@ -23,11 +23,12 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from support.databases import Dialect, MakeDatabaseUrl, PostgresAdmin, database_name
 from support.kafka import DEFAULT_PARTITIONS, MakeTopic, unique_name
-from support.processes import ServiceProcess, StartService
+from support.processes import StartService
 
 from baton_contracts import dlq_topic
 from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, create_topics, ensure_topics
+from baton_kit.processes import ServiceProcess
 from baton_kit.producer import create_producer
 
 KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
@@ -231,4 +232,4 @@ def start_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
 
     yield start
     for process in reversed(processes):
-        process.stop_quietly()
+        process.terminate(timeout=10)

@@ -16,11 +16,11 @@ from typing import Protocol
 import pytest
 import yaml
 from support.databases import Dialect
-from support.processes import ServiceProcess
 
 from baton_contracts.definitions import EXAMPLE_PATH
 from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, create_topics
+from baton_kit.processes import ServiceProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -82,7 +82,7 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
     # The service consumes while the events are still being produced: kill it early in the stream.
     production = asyncio.create_task(produce_all())
     at_kill = await eventually(
-        lambda: applied(stack.scoring.base_url, "baton_scoring"),
+        lambda: applied(stack.scoring.url, "baton_scoring"),
         until=lambda n: n >= 300,
         interval=0.01,
         timeout=60,
@@ -94,7 +94,7 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
 
     stack.scoring.start()
     await stack.scoring.wait_ready_async(60)
-    async with httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+    async with httpx.AsyncClient(base_url=stack.scoring.url) as scoring:
 
         async def all_scores() -> dict[str, tuple[float, int]]:
             result = {}
@@ -122,7 +122,7 @@ async def test_scoring_killed_mid_stream_applies_every_event_exactly_once(start_
 async def test_handoff_killed_around_mql_and_assignment_assigns_every_lead_exactly_once(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("scoring", "handoff", env={"CONSUMER_MAX_BATCH": "10", "ADMIN_API_KEY": ADMIN_KEY})
     leads = [f"rr-{i:03d}" for i in range(240)]
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url, timeout=10, headers=AUTH) as handoff:
+    async with httpx.AsyncClient(base_url=stack.handoff.url, timeout=10, headers=AUTH) as handoff:
 
         async def feed() -> None:
             """A sender posting steadily, retrying through the outages."""

@@ -33,9 +33,9 @@ async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(star
     # A 3-second acceptance target: the lead left waiting breaches, the accepted one is met.
     stack = start_stack(definitions={"sla": {"acceptance": {"name": "fast-acceptance", "target_seconds": 3}}}, env=KEYS)
     async with (
-        httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff,
-        httpx.AsyncClient(base_url=stack.sla.base_url) as sla,
-        httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring,
+        httpx.AsyncClient(base_url=stack.handoff.url, headers=AUTH) as handoff,
+        httpx.AsyncClient(base_url=stack.sla.url) as sla,
+        httpx.AsyncClient(base_url=stack.scoring.url) as scoring,
     ):
         response = await send(
             handoff,
@@ -126,7 +126,7 @@ async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(star
 
 async def test_bad_webhooks_get_problem_json_and_publish_nothing(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("handoff", env=KEYS)
-    async with httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff:
+    async with httpx.AsyncClient(base_url=stack.handoff.url, headers=AUTH) as handoff:
         not_json = await handoff.post(
             "/v1/webhooks/generic", content=b'{"events": [', headers={"content-type": "application/json"}
         )
@@ -161,8 +161,8 @@ async def test_replayed_webhook_is_accepted_without_a_second_effect(start_stack)
     stack = start_stack("scoring", "handoff", env=KEYS)
     batch = [event("lead-r", "webinar_attended", 1), event("lead-r", "content_download", 2)]
     async with (
-        httpx.AsyncClient(base_url=stack.handoff.base_url, headers=AUTH) as handoff,
-        httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring,
+        httpx.AsyncClient(base_url=stack.handoff.url, headers=AUTH) as handoff,
+        httpx.AsyncClient(base_url=stack.scoring.url) as scoring,
     ):
         first = await send(handoff, batch)
         replay = await send(handoff, batch)
@@ -197,7 +197,7 @@ async def test_invalid_record_is_dead_lettered_with_its_reason_and_the_partition
     finally:
         await producer.stop()
 
-    async with httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring:
+    async with httpx.AsyncClient(base_url=stack.scoring.url) as scoring:
         score = await eventually(
             lambda: scoring.get("/v1/leads/lead-x/score"),
             until=lambda r: r.status_code == 200,

@@ -98,7 +98,7 @@ async def test_two_monitors_one_killed_fire_every_step_once_and_resolve_late_han
             await produce_events(
                 producer, Topic.LEAD_LIFECYCLE, [change(lead, LeadState.ASSIGNED, LeadState.MQL) for lead in leads]
             )
-            async with httpx.AsyncClient(base_url=second.base_url) as sla:
+            async with httpx.AsyncClient(base_url=second.url) as sla:
                 await eventually(
                     lambda: sla.get("/v1/clocks/summary"),
                     until=lambda r: sum(r.json()["by_kind"].get("acceptance", {}).values()) == LEADS,
@@ -149,7 +149,7 @@ async def test_two_monitors_one_killed_fire_every_step_once_and_resolve_late_han
         assert sorted(e.data.lead_id for e in met) == sorted(late)
         assert all(e.data.late for e in met)
 
-        async with httpx.AsyncClient(base_url=second.base_url) as sla:
+        async with httpx.AsyncClient(base_url=second.url) as sla:
             handled = (await sla.get(f"/v1/leads/{late[0]}/clocks")).json()
             (clock,) = handled["clocks"]
             assert (clock["state"], clock["met_late"]) == ("met", True)

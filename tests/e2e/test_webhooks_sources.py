@@ -40,21 +40,21 @@ async def test_hubspot_and_segment_deliveries_are_scored_once_each(start_stack) 
     hubspot = (FIXTURES / "hubspot_batch.json").read_bytes()
     segment = (FIXTURES / "segment_batch.json").read_bytes()
     async with (
-        httpx.AsyncClient(base_url=stack.handoff.base_url) as handoff,
-        httpx.AsyncClient(base_url=stack.scoring.base_url) as scoring,
+        httpx.AsyncClient(base_url=stack.handoff.url) as handoff,
+        httpx.AsyncClient(base_url=stack.scoring.url) as scoring,
     ):
         first = await handoff.post(
-            "/v1/webhooks/hubspot", content=hubspot, headers=hubspot_headers(stack.handoff.base_url, hubspot)
+            "/v1/webhooks/hubspot", content=hubspot, headers=hubspot_headers(stack.handoff.url, hubspot)
         )
         assert (first.status_code, first.json()["accepted"], first.json()["ignored"]) == (202, 6, 2), first.text
         retried = await handoff.post(
-            "/v1/webhooks/hubspot", content=hubspot, headers=hubspot_headers(stack.handoff.base_url, hubspot)
+            "/v1/webhooks/hubspot", content=hubspot, headers=hubspot_headers(stack.handoff.url, hubspot)
         )
         assert (retried.status_code, retried.json()["duplicates"]) == (202, 6)
         forged = await handoff.post(
             "/v1/webhooks/hubspot",
             content=hubspot.replace(b"Demo request", b"Demo  request"),
-            headers=hubspot_headers(stack.handoff.base_url, hubspot),
+            headers=hubspot_headers(stack.handoff.url, hubspot),
         )
         assert forged.status_code == 401
 
