@@ -17,6 +17,7 @@ import json
 import resource
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -148,7 +149,12 @@ def run_bytewax(bootstrap: str, topic: str, expect: int, out_topic: str) -> None
 
     flow = Dataflow("scoring")
     consumed = kop.input(
-        "in", flow, brokers=[bootstrap], topics=[topic], add_config={"group.id": "bench-bytewax"}, batch_size=500
+        "in",
+        flow,
+        brokers=[bootstrap],
+        topics=[topic],
+        add_config={"group.id": f"bench-bytewax-{uuid.uuid4().hex[:8]}"},
+        batch_size=500,
     )
     keyed = op.map("key", consumed.oks, lambda m: (m.key.decode(), json.loads(m.value)))
 

@@ -9,6 +9,7 @@
     python bench/scoring_throughput.py --full          # the issue's size: 100,000 events over 10,000 leads
     python bench/scoring_throughput.py --only raw,sqlite
     python bench/scoring_throughput.py --only raw,sqlite,sqlite-x2   # also two service processes in one group
+    python bench/scoring_throughput.py --full --repeat 3              # three rounds, rotated; medians
 
 Rates are records per second from the first record consumed to the last output published. Prints
 JSON: each contender's rate, its ratio to the raw limit and to Quix Streams + RocksDB, and memory.
@@ -273,7 +274,22 @@ async def postgres_url() -> tuple[str, str] | None:
         return None
 
 
-async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
+CONTENDERS = (
+    "raw",
+    "sqlite",
+    "sqlite-x2",
+    "postgresql",
+    "postgresql-x2",
+    "quix-rocksdb",
+    "quix-memory",
+    "bytewax",
+)
+
+
+async def run(events: int, leads: int, only: set[str], *, repeat: int = 1) -> dict[str, Any]:
+    """Every contender in `only`, `repeat` times over one input, each round starting one contender
+    later than the last (so no contender always runs first or right after another); per contender
+    the median rate is reported, with every round's."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if external:
@@ -282,44 +298,56 @@ async def run(events: int, leads: int, only: set[str]) -> dict[str, Any]:
         broker = EmbeddedBroker(log_path=Path(tempfile.mkdtemp()) / "tansu.log")
         broker.start()
         bootstrap = broker.bootstrap_servers
-    results: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {}
     try:
         topics = [*ALL_TOPICS, "bench.raw.out", *(f"bench.{p}.out" for p in ("quix-rocksdb", "quix-memory", "bytewax"))]
         await ensure_topics(bootstrap, topics, partitions=PARTITIONS)
-        values = sample(events, leads)
-        await produce_all(bootstrap, Topic.LEAD_ENGAGEMENT, values)
-        tmp = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
-        if "raw" in only:
-            results.append(await raw_limit(bootstrap, Topic.LEAD_ENGAGEMENT, events))
-        for instances in (1, 2):
-            suffix = "" if instances == 1 else f"-x{instances}"
-            if f"sqlite{suffix}" in only:
-                url = f"sqlite+aiosqlite:///{tmp}/s{suffix}.db"
-                results.append(
-                    await service(bootstrap, events, leads, database_url=url, name="sqlite", instances=instances)
-                )
-                results[-1]["database_mb_per_100k_leads"] = _size_mb(tmp / f"s{suffix}.db") * 100_000 / leads
-            if f"postgresql{suffix}" in only:
-                created = await postgres_url()
-                if created is None:
-                    results.append({"contender": f"service-postgresql{suffix}", "error": "PostgreSQL unreachable"})
-                    continue
-                url, name = created
-                try:
-                    results.append(
-                        await service(
-                            bootstrap, events, leads, database_url=url, name="postgresql", instances=instances
-                        )
-                    )
-                finally:
-                    await drop_pg_database(name)
-        for contender in ("quix-rocksdb", "quix-memory", "bytewax"):
-            if contender in only:
-                results.append(peer(contender, bootstrap, Topic.LEAD_ENGAGEMENT, events))
+        await produce_all(bootstrap, Topic.LEAD_ENGAGEMENT, sample(events, leads))
+        chosen = [contender for contender in CONTENDERS if contender in only]
+        for round_ in range(repeat):
+            start = round_ % len(chosen)
+            for contender in chosen[start:] + chosen[:start]:
+                result = await run_one(contender, bootstrap, events, leads)
+                if result.get("seconds"):
+                    result["events_per_second"] = round(result["records"] / result["seconds"], 1)
+                runs.setdefault(result["contender"], []).append(result)
     finally:
         if broker is not None:
             broker.stop()
-    return summarise(results, events=events, leads=leads)
+    return summarise([_median(rounds) for rounds in runs.values()], events=events, leads=leads)
+
+
+async def run_one(contender: str, bootstrap: str, events: int, leads: int) -> dict[str, Any]:
+    if contender == "raw":
+        return await raw_limit(bootstrap, Topic.LEAD_ENGAGEMENT, events)
+    if contender in ("quix-rocksdb", "quix-memory", "bytewax"):
+        return peer(contender, bootstrap, Topic.LEAD_ENGAGEMENT, events)
+    name, _, scale = contender.partition("-x")
+    instances = int(scale or 1)
+    if name == "sqlite":
+        path = Path(tempfile.mkdtemp(prefix="bench-scoring-")) / "s.db"
+        result = await service(
+            bootstrap, events, leads, database_url=f"sqlite+aiosqlite:///{path}", name=name, instances=instances
+        )
+        result["database_mb_per_100k_leads"] = _size_mb(path) * 100_000 / leads
+        return result
+    created = await postgres_url()
+    if created is None:
+        return {"contender": f"service-{contender}", "error": "PostgreSQL unreachable"}
+    url, database = created
+    try:
+        return await service(bootstrap, events, leads, database_url=url, name=name, instances=instances)
+    finally:
+        await drop_pg_database(database)
+
+
+def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median rate (the lower middle one of an even count), with every round's rate."""
+    ranked = sorted(rounds, key=lambda r: r.get("events_per_second") or 0.0)
+    chosen = dict(ranked[(len(ranked) - 1) // 2])
+    if len(rounds) > 1:
+        chosen["rounds_events_per_second"] = [r.get("events_per_second") for r in rounds]
+    return chosen
 
 
 def _size_mb(path: Path) -> float:
@@ -327,9 +355,6 @@ def _size_mb(path: Path) -> float:
 
 
 def summarise(results: list[dict[str, Any]], *, events: int, leads: int) -> dict[str, Any]:
-    for result in results:
-        if result.get("seconds"):
-            result["events_per_second"] = round(result["records"] / result["seconds"], 1)
     rate = {r["contender"]: r.get("events_per_second") for r in results}
     raw, quix = rate.get("raw"), rate.get("quix-rocksdb")
     for result in results:
@@ -349,10 +374,12 @@ def main() -> None:
     parser.add_argument("--events", type=int)
     parser.add_argument("--leads", type=int)
     parser.add_argument("--only", default="raw,sqlite,postgresql,quix-rocksdb,quix-memory,bytewax")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds (rotated order); each contender's median")
     args = parser.parse_args()
     events = args.events or (100_000 if args.full else 20_000)
     leads = args.leads or (10_000 if args.full else 2_000)
-    print(json.dumps(asyncio.run(run(events, leads, set(args.only.split(",")))), indent=2))
+    only = set(args.only.split(","))
+    print(json.dumps(asyncio.run(run(events, leads, only, repeat=args.repeat)), indent=2))
 
 
 if __name__ == "__main__":
