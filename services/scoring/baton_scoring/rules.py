@@ -371,7 +371,8 @@ class Classified:
     def add_at(self, activity: str, at_us: int, properties: Mapping[str, Any]) -> str | None:
         """`add`, with the event's time already in epoch µs."""
         rule = _matching_rule(activity, properties, self.definitions)
-        insort((self.unmatched if rule is None else self.matched).setdefault(rule or activity, []), at_us)
+        times = self.unmatched.setdefault(activity, []) if rule is None else self.matched.setdefault(rule, [])
+        insort(times, at_us)
         return rule
 
 
