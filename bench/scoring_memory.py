@@ -24,9 +24,8 @@ from scoring_throughput import sample
 
 from baton_contracts import parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
-from baton_contracts.events import EventType
 from baton_scoring.rules import Classified
-from baton_scoring.service import LeadMemory, _Fresh, _profile_fields
+from baton_scoring.service import LeadMemory, _Fresh
 
 
 def main() -> None:
@@ -41,11 +40,8 @@ def main() -> None:
     memories: dict[str, LeadMemory] = {}
     for event in events:
         memory = memories.setdefault(event.data.lead_id, LeadMemory(Classified(scoring.engagement)))
-        data = event.data
-        if event.type == EventType.ENGAGEMENT_RECORDED:
-            fresh = _Fresh("engagement", event.id, data.occurred_at, data.properties, data.activity, data.email)
-        else:
-            fresh = _Fresh("profile", event.id, data.occurred_at, _profile_fields(data))
+        fresh = _Fresh.of(event)
+        assert fresh is not None  # the sample holds engagement and profile events only
         fresh.apply_to(memory)
         if memory.fit is None:
             memory.refit(memory.merged_profile(), scoring)

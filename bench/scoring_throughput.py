@@ -23,7 +23,6 @@ import json
 import os
 import random
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,7 +39,7 @@ from common import create_pg_database, drop_pg_database
 from baton_contracts import Topic, new_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_contracts.topics import ALL_TOPICS
-from baton_kit.broker import EmbeddedBroker, ensure_topics
+from baton_kit.broker import EmbeddedBroker, ensure_topics, free_port
 from baton_kit.producer import create_producer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,12 +142,6 @@ async def raw_limit(bootstrap: str, topic: str, expect: int) -> dict[str, Any]:
         await consumer.stop()
         await producer.stop()
     return {"contender": "raw", "records": count, "seconds": seconds}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def metric(text: str, name: str) -> float:

@@ -160,6 +160,17 @@ class _Fresh:
     activity: str = ""  # engagement only
     email: str | None = None  # engagement only, normalised
 
+    @staticmethod
+    def of(event: CloudEvent[Any]) -> _Fresh | None:
+        """An engagement or profile event as its lead's memory takes it; None for any other type."""
+        data = event.data
+        if event.type == EventType.ENGAGEMENT_RECORDED:
+            email = normalise_email(data.email) if data.email else None
+            return _Fresh("engagement", event.id, data.occurred_at, data.properties, data.activity, email)
+        if event.type == EventType.PROFILE_UPDATED:
+            return _Fresh("profile", event.id, data.occurred_at, _profile_fields(data))
+        return None
+
     def apply_to(self, memory: LeadMemory) -> None:
         if self.kind == "engagement":
             memory.add_engagement(self.activity, self.occurred_at, self.details, self.email)
@@ -230,9 +241,11 @@ class ScoringService:
         for event in events:
             if event.id in seen:
                 continue  # a repeat inside one batch applies once
+            fresh = _Fresh.of(event)
+            if fresh is None:
+                continue
             data = event.data
-            if event.type == EventType.ENGAGEMENT_RECORDED:
-                email = normalise_email(data.email) if data.email else None
+            if fresh.kind == "engagement":
                 engagement_rows.append(
                     (
                         event.id,
@@ -241,17 +254,12 @@ class ScoringService:
                         store.time(data.occurred_at),
                         data.source,
                         data.external_id,
-                        email,
+                        fresh.email,
                         json_text(data.properties),
                     )
                 )
-                fresh = _Fresh("engagement", event.id, data.occurred_at, data.properties, data.activity, email)
-            elif event.type == EventType.PROFILE_UPDATED:
-                fields = _profile_fields(data)
-                profile_rows.append((event.id, data.lead_id, store.time(data.occurred_at), json_text(fields)))
-                fresh = _Fresh("profile", event.id, data.occurred_at, fields)
             else:
-                continue
+                profile_rows.append((event.id, data.lead_id, store.time(data.occurred_at), json_text(fresh.details)))
             seen.add(event.id)
             events_by_lead.setdefault(data.lead_id, []).append(fresh)
         expected: dict[str, int] = {}
