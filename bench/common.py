@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -18,6 +19,29 @@ ADMIN_KEY = "bk_bench-admin_" + "b" * 32  # POST /v1/webhooks/generic needs a ke
 PG_ADMIN = os.environ.get("BATON_BENCH_POSTGRES") or os.environ.get(
     "BATON_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 ).replace("+asyncpg", "")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def cpu_seconds_by_pid(command: str) -> dict[int, float]:
+    """`cpu_seconds` of every process whose command name is `command` (e.g. a database server's processes)."""
+    found: dict[int, float] = {}
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == command:
+                found[int(comm.parent.name)] = cpu_seconds(int(comm.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+    return found
+
+
+def cpu_seconds_since(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU used between two `cpu_seconds_by_pid` readings, a process new since `before` counted in full."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in now.items())
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -66,12 +66,13 @@ class Progress:
         self.expect = expect
         self.count = 0
         self.first: float | None = None
+        self.first_cpu = 0.0
         self.last = 0.0
 
     def tick(self) -> bool:
         now = time.perf_counter()
         if self.first is None:
-            self.first = now
+            self.first, self.first_cpu = now, time.process_time()
         self.count += 1
         self.last = now
         return self.count >= self.expect
@@ -79,7 +80,18 @@ class Progress:
     def report(self, name: str) -> None:
         seconds = self.last - (self.first or self.last)
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"contender": name, "records": self.count, "seconds": seconds, "peak_rss_mb": rss_mb}))
+        cpu_us = round((time.process_time() - self.first_cpu) / max(self.count, 1) * 1e6, 1)  # every thread's
+        print(
+            json.dumps(
+                {
+                    "contender": name,
+                    "records": self.count,
+                    "seconds": seconds,
+                    "peak_rss_mb": rss_mb,
+                    "cpu_us_per_event": cpu_us,
+                }
+            )
+        )
 
 
 def run_quix(bootstrap: str, topic: str, expect: int, out_topic: str, *, memory: bool) -> None:

@@ -12,7 +12,10 @@
     python bench/scoring_throughput.py --full --repeat 3              # three rounds, rotated; medians
 
 Rates are records per second from the first record consumed to the last output published. Prints
-JSON: each contender's rate, its ratio to the raw limit and to Quix Streams + RocksDB, and memory.
+JSON: each contender's rate, its ratio to the raw limit and to Quix Streams + RocksDB, memory, and the
+CPU time it spent per event (every thread of its processes; the embedded broker's separately). With
+the machine's cores that gives the budget a target sets: at half the raw rate, all of a contender's
+CPU and the broker's must fit in `cores / (raw / 2)` per event (`cpu_us_per_event_at_half_raw`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from common import create_pg_database, drop_pg_database
+from common import cpu_seconds, cpu_seconds_by_pid, cpu_seconds_since, create_pg_database, drop_pg_database
 
 from baton_contracts import Topic, new_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
@@ -127,21 +130,23 @@ async def raw_limit(bootstrap: str, topic: str, expect: int) -> dict[str, Any]:
     producer = create_producer(bootstrap_servers=bootstrap, client_id="bench-raw")
     await consumer.start()
     await producer.start()
-    count, first = 0, None
+    count, first, first_cpu = 0, None, 0.0
     try:
         while count < expect:
             batches = await consumer.getmany(timeout_ms=200, max_records=500)
             for tp, records in batches.items():
-                first = first or time.perf_counter()
+                if first is None:
+                    first, first_cpu = time.perf_counter(), time.process_time()
                 deliveries = [await producer.send("bench.raw.out", value=r.value, key=r.key) for r in records]
                 await asyncio.gather(*deliveries)
                 await consumer.commit({tp: records[-1].offset + 1})
                 count += len(records)
         seconds = time.perf_counter() - (first or time.perf_counter())
+        cpu = time.process_time() - first_cpu
     finally:
         await consumer.stop()
         await producer.stop()
-    return {"contender": "raw", "records": count, "seconds": seconds}
+    return {"contender": "raw", "records": count, "seconds": seconds, "cpu_us_per_event": _per_event(cpu, count)}
 
 
 def metric(text: str, name: str) -> float:
@@ -170,6 +175,9 @@ async def service(
         processes.append(subprocess.Popen([sys.executable, "-m", "baton_scoring"], env=env, stdout=log, stderr=log))  # noqa: ASYNC220
     first = last = None
     texts = [""] * instances
+    cpu_from: tuple[list[float], float] | None = None  # each process's CPU, and records applied, when first seen
+    postgres = "postgresql" in database_url
+    database_cpu: dict[int, float] = {}
     try:
         async with httpx.AsyncClient(timeout=5) as client:
             while True:
@@ -183,6 +191,9 @@ async def service(
                     continue
                 applied = _total(texts, "baton_scoring_records_applied_total")
                 now = time.perf_counter()
+                if cpu_from is None:  # ready: from here on its CPU is the records' (start-up is left out)
+                    cpu_from = [cpu_seconds(process.pid) for process in processes], applied
+                    database_cpu = cpu_seconds_by_pid("postgres") if postgres else {}
                 if applied and first is None:
                     # The first batch committed within the last poll (50 ms); it started consuming
                     # that batch's duration earlier (decode, prepare, transaction: `batch_seconds`).
@@ -196,6 +207,9 @@ async def service(
                 # rendering /metrics does not take a noticeable share of the service's one core.
                 await asyncio.sleep(0.05 if first is None else 0.2)
         rss_mb = sum(_peak_rss_mb(process.pid) for process in processes)
+        cpu_start, applied_then = cpu_from or ([0.0] * instances, 0.0)
+        cpu = sum(cpu_seconds(process.pid) - start for process, start in zip(processes, cpu_start, strict=True))
+        database = cpu_seconds_since(database_cpu, cpu_seconds_by_pid("postgres")) if postgres else None
     finally:
         for process in processes:
             process.terminate()
@@ -207,6 +221,9 @@ async def service(
         "records": expect,
         "seconds": (last or 0) - (first or 0),
         "peak_rss_mb": rss_mb,
+        "cpu_us_per_event": _per_event(cpu, expect - applied_then),
+        # PostgreSQL's server processes (backends, WAL writer, checkpointer), which share the machine's cores
+        "database_cpu_us_per_event": _per_event(database, expect - applied_then) if database is not None else None,
         "lead_scored_emitted": emitted,
         "transactions": _total(texts, "baton_scoring_batch_seconds_count"),
         "lead_memory_misses": _total(texts, "baton_scoring_lead_memory_misses_total"),
@@ -217,6 +234,10 @@ async def service(
 
 def _total(texts: list[str], name: str) -> float:
     return sum(metric(text, name) for text in texts)
+
+
+def _per_event(cpu: float, records: float) -> float | None:
+    return round(cpu / records * 1e6, 1) if records else None
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -300,7 +321,10 @@ async def run(events: int, leads: int, only: set[str], *, repeat: int = 1) -> di
         for round_ in range(repeat):
             start = round_ % len(chosen)
             for contender in chosen[start:] + chosen[:start]:
+                broker_cpu = cpu_seconds(broker.pid) if broker and broker.pid else None
                 result = await run_one(contender, bootstrap, events, leads)
+                if broker_cpu is not None and broker and broker.pid:
+                    result["broker_cpu_us_per_event"] = _per_event(cpu_seconds(broker.pid) - broker_cpu, events)
                 if result.get("seconds"):
                     result["events_per_second"] = round(result["records"] / result["seconds"], 1)
                 runs.setdefault(result["contender"], []).append(result)
@@ -358,7 +382,10 @@ def summarise(results: list[dict[str, Any]], *, events: int, leads: int) -> dict
             result["ratio_to_quix_rocksdb"] = round(mine / quix, 3)
         if "peak_rss_mb" in result:
             result["peak_rss_mb"] = round(result["peak_rss_mb"], 1)
-    return {"events": events, "leads": leads, "partitions": PARTITIONS, "results": results}
+    summary: dict[str, Any] = {"events": events, "leads": leads, "partitions": PARTITIONS, "cores": os.cpu_count()}
+    if raw:
+        summary["cpu_us_per_event_at_half_raw"] = round((os.cpu_count() or 1) * 1e6 / (raw / 2), 1)
+    return {**summary, "results": results}
 
 
 def main() -> None:

