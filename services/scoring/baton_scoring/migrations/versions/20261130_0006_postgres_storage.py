@@ -4,7 +4,7 @@ A `lead.scored` payload and a lead's row are 2-3 kB, just over the size (~2 kB) 
 compresses a row's long values (pglz, by default). The outbox holds a row only until the relay has
 published it, so compressing it is pure cost: its rows stay inline up to ~8 kB (`toast_tuple_target`).
 Leads are kept, so their JSON still compresses, with lz4 (several times cheaper than pglz). Measured
-with `bench/scoring_throughput.py --full`: the server's CPU per event fell from ~57 µs to ~45 µs.
+with `bench/scoring_throughput.py --full`: the server's CPU per event fell from ~57 µs to 45-52 µs.
 SQLite does not compress; nothing changes there.
 
 Revision ID: 0006
