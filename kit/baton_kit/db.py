@@ -8,15 +8,21 @@ busy timeout instead.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import orjson
+import structlog
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from baton_kit.aio import sleep_or_stop
+
+log = structlog.get_logger(__name__)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +96,52 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get("baton_read_only", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return parsed.database
+
+
+class SqliteCheckpointer:
+    """Copies committed pages from the WAL into the database file, from a connection and thread of its own.
+
+    SQLite's automatic checkpoint runs inside the commit that takes the WAL past `wal_autocheckpoint`,
+    on the writer's connection, so that transaction waits for it: measured on the scoring service's
+    batches, ~230 ms every fifth batch of 3,000 events, a third of their commit time. A PASSIVE
+    checkpoint from another connection runs beside readers and writers and never blocks them. Run
+    every `interval` seconds, it copies a batch or two of pages and usually completes, and the next
+    write transaction then starts the WAL over, so the file stays small. The automatic checkpoint
+    stays as the fallback; it finds only what this one has not copied yet.
+    """
+
+    def __init__(self, path: str, *, interval: float = 0.1) -> None:
+        self.path = path
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        connection = await asyncio.to_thread(self._connect)
+        try:
+            while not stop.is_set():
+                try:
+                    await asyncio.to_thread(self._checkpoint, connection)
+                except sqlite3.Error:  # e.g. a full disk: the writers' own checkpoint still runs
+                    log.warning("sqlite checkpoint failed; retrying", exc_info=True)
+                    await sleep_or_stop(stop, 1.0)
+                await sleep_or_stop(stop, self.interval)
+        finally:
+            connection.close()
+
+    def _connect(self) -> sqlite3.Connection:
+        # mode=rw: never create the file (the migrations did); autocommit; used by one thread at a time
+        return sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None, check_same_thread=False)
+
+    @staticmethod
+    def _checkpoint(connection: sqlite3.Connection) -> None:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").close()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

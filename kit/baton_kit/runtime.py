@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from baton_kit.aio import sleep_or_stop
 from baton_kit.clock import Clock
 from baton_kit.consumer import ConsumerConfig, ConsumerRunner, Handler
-from baton_kit.db import create_engine, ping, session_factory
+from baton_kit.db import SqliteCheckpointer, create_engine, ping, session_factory, sqlite_file
 from baton_kit.inbox import Inbox
 from baton_kit.logging import configure_logging
 from baton_kit.metrics import KitMetrics, kit_metrics
@@ -156,7 +156,8 @@ async def service_runtime(
     metadata: sa.MetaData,
     migrations: str,
 ) -> AsyncIterator[Runtime]:
-    """Migrate, connect, start the outbox relay; on exit stop workers, then clients (in that order)."""
+    """Migrate, connect, start the outbox relay (and on SQLite the checkpointer); on exit stop workers,
+    then clients (in that order)."""
     await upgrade_to_head(
         database_url=settings.database_url,
         script_location=migrations,
@@ -192,6 +193,9 @@ async def service_runtime(
         batch_size=settings.outbox_batch_size,
     )
     runtime.workers.start("outbox-relay", relay.run)
+    database_file = sqlite_file(settings.database_url)
+    if database_file is not None:
+        runtime.workers.start("sqlite-checkpoint", SqliteCheckpointer(database_file).run)
     try:
         yield runtime
     finally:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.databases import MakeDatabaseUrl
 from support.kit import KitDatabase, kit_database
+from support.waits import eventually
 
-from baton_kit.db import read_transaction, transaction
+from baton_kit.db import SqliteCheckpointer, read_transaction, sqlite_file, transaction
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -32,3 +39,51 @@ async def test_a_read_transaction_sees_one_snapshot_while_a_writer_commits(db: K
         after = await later.scalar(count)
 
     assert (first, second, after) == (1, 1, 2)  # a row and what is read with it agree; the next read sees the commit
+
+
+async def _write_megabyte(db: KitDatabase, n: int) -> None:
+    """One transaction of ~1 MB: 250 outbox rows of 4 kB."""
+    rows = [
+        {"event_id": f"e-{n}-{i}", "topic": "t", "key": "k", "payload": bytes(4000), "created_at": NOW}
+        for i in range(250)
+    ]
+    async with transaction(db.sessions) as session:
+        await session.execute(sa.insert(db.schema.outbox), rows)
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
+
+
+async def test_sqlite_checkpointer_moves_commits_into_the_database_file_and_keeps_the_wal_small(
+    make_database_url: MakeDatabaseUrl,
+) -> None:
+    url = make_database_url("sqlite")
+    path = Path(sqlite_file(url) or "")
+    wal = path.with_name(path.name + "-wal")
+    async with kit_database(url) as db:
+        # Without it, a commit's pages stay in the WAL until it reaches `wal_autocheckpoint` (80 MB).
+        await _write_megabyte(db, 0)
+        assert _size(path) < 500_000 < _size(wal)
+
+        stop = asyncio.Event()
+        checkpointer = asyncio.create_task(SqliteCheckpointer(str(path), interval=0.01).run(stop))
+        try:
+            for n in range(1, 11):
+                await _write_megabyte(db, n)
+                # the commit is copied in with no writer's help
+                written = n * 1_000_000
+                await eventually(
+                    lambda: _size(path), until=lambda size, at_least=written: size >= at_least, interval=0.01
+                )
+        finally:
+            stop.set()
+            await checkpointer
+        async with read_transaction(db.sessions) as session:
+            rows = await session.scalar(sa.select(sa.func.count()).select_from(db.schema.outbox))
+        # A write that begins after a complete checkpoint starts the WAL over: it holds a few transactions
+        # at most (a write may begin while a checkpoint is still copying), not all eleven (11+ MB).
+        wal_size = _size(wal)  # (the last connection to close checkpoints and removes the file)
+
+    assert rows == 11 * 250
+    assert wal_size < 5_500_000
