@@ -27,6 +27,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A running process's peak resident memory (`VmHWM`), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def cpu_seconds_by_pid(command: str) -> dict[int, float]:
     """`cpu_seconds` of every process whose command name is `command` (e.g. a database server's processes)."""
     found: dict[int, float] = {}

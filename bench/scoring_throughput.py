@@ -37,12 +37,20 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from common import cpu_seconds, cpu_seconds_by_pid, cpu_seconds_since, create_pg_database, drop_pg_database
+from common import (
+    cpu_seconds,
+    cpu_seconds_by_pid,
+    cpu_seconds_since,
+    create_pg_database,
+    drop_pg_database,
+    peak_rss_mb,
+)
 
 from baton_contracts import Topic, new_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_contracts.topics import ALL_TOPICS
-from baton_kit.broker import EmbeddedBroker, ensure_topics, free_port
+from baton_kit.broker import EmbeddedBroker, ensure_topics
+from baton_kit.processes import ServiceProcess
 from baton_kit.producer import create_producer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,21 +166,15 @@ async def service(
 ) -> dict[str, Any]:
     """The scoring service as `instances` processes in one consumer group on one database; done when
     every record is applied and every emitted score is published."""
-    group = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    ports = [free_port() for _ in range(instances)]
-    log = tempfile.NamedTemporaryFile(prefix=f"bench-scoring-{name}-", suffix=".log", delete=False)  # noqa: SIM115
-    processes = []
-    for port in ports:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "HTTP_PORT": str(port),
-            "CONSUMER_GROUP": group,
-            "LOG_LEVEL": "WARNING",
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",
-        }
-        processes.append(subprocess.Popen([sys.executable, "-m", "baton_scoring"], env=env, stdout=log, stderr=log))  # noqa: ASYNC220
+    env = {
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "CONSUMER_GROUP": f"bench-{name}-{uuid.uuid4().hex[:6]}",
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+    }
+    log = Path(tempfile.mkdtemp(prefix=f"bench-scoring-{name}-")) / "scoring.log"  # every instance's, in turn
+    processes = [ServiceProcess("baton_scoring", env=env, log_path=log).start() for _ in range(instances)]
     first = last = None
     texts = [""] * instances
     cpu_from: tuple[list[float], float] | None = None  # each process's CPU, and records applied, when first seen
@@ -182,17 +184,17 @@ async def service(
         async with httpx.AsyncClient(timeout=5) as client:
             while True:
                 for process in processes:
-                    if process.poll() is not None:
-                        raise RuntimeError(f"scoring exited {process.returncode}; see {log.name}")
+                    if not process.running:
+                        raise RuntimeError(f"scoring exited {process.returncode}; see {log}")
                 try:
-                    texts = [(await client.get(f"http://127.0.0.1:{port}/metrics")).text for port in ports]
+                    texts = [(await client.get(f"{process.url}/metrics")).text for process in processes]
                 except httpx.TransportError:
                     await asyncio.sleep(0.2)
                     continue
                 applied = _total(texts, "baton_scoring_records_applied_total")
                 now = time.perf_counter()
                 if cpu_from is None:  # ready: from here on its CPU is the records' (start-up is left out)
-                    cpu_from = [cpu_seconds(process.pid) for process in processes], applied
+                    cpu_from = [cpu_seconds(_pid(process)) for process in processes], applied
                     database_cpu = cpu_seconds_by_pid("postgres") if postgres else {}
                 if applied and first is None:
                     # The first batch committed within the last poll (50 ms); it started consuming
@@ -206,15 +208,15 @@ async def service(
                 # Fine-grained until the first batch lands; then every 0.2 s (±1% of a 20-s run), so that
                 # rendering /metrics does not take a noticeable share of the service's one core.
                 await asyncio.sleep(0.05 if first is None else 0.2)
-        rss_mb = sum(_peak_rss_mb(process.pid) for process in processes)
+        rss_mb = sum(peak_rss_mb(_pid(process)) for process in processes)
         cpu_start, applied_then = cpu_from or ([0.0] * instances, 0.0)
-        cpu = sum(cpu_seconds(process.pid) - start for process, start in zip(processes, cpu_start, strict=True))
+        cpu = sum(cpu_seconds(_pid(process)) - start for process, start in zip(processes, cpu_start, strict=True))
         database = cpu_seconds_since(database_cpu, cpu_seconds_by_pid("postgres")) if postgres else None
     finally:
         for process in processes:
-            process.terminate()
+            process.signal_stop()
         for process in processes:
-            process.wait(30)
+            process.terminate(timeout=30)
     return {
         "contender": f"service-{name}" + (f"-x{instances}" if instances > 1 else ""),
         "instances": instances,
@@ -228,7 +230,7 @@ async def service(
         "transactions": _total(texts, "baton_scoring_batch_seconds_count"),
         "lead_memory_misses": _total(texts, "baton_scoring_lead_memory_misses_total"),
         "consumer_idle_seconds": _total(texts, "baton_scoring_consumer_idle_seconds_total"),
-        "log": log.name,
+        "log": str(log),
     }
 
 
@@ -240,11 +242,9 @@ def _per_event(cpu: float, records: float) -> float | None:
     return round(cpu / records * 1e6, 1) if records else None
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def _pid(process: ServiceProcess) -> int:
+    assert process.pid is not None, "started"
+    return process.pid
 
 
 def ensure_peer_venv() -> Path:
@@ -318,13 +318,14 @@ async def run(events: int, leads: int, only: set[str], *, repeat: int = 1) -> di
         await ensure_topics(bootstrap, topics, partitions=PARTITIONS)
         await produce_all(bootstrap, Topic.LEAD_ENGAGEMENT, sample(events, leads))
         chosen = [contender for contender in CONTENDERS if contender in only]
+        broker_pid = broker.pid if broker else None  # an external broker's CPU is not ours to read
         for round_ in range(repeat):
             start = round_ % len(chosen)
             for contender in chosen[start:] + chosen[:start]:
-                broker_cpu = cpu_seconds(broker.pid) if broker and broker.pid else None
+                broker_cpu = cpu_seconds(broker_pid) if broker_pid else 0.0
                 result = await run_one(contender, bootstrap, events, leads)
-                if broker_cpu is not None and broker and broker.pid:
-                    result["broker_cpu_us_per_event"] = _per_event(cpu_seconds(broker.pid) - broker_cpu, events)
+                if broker_pid:
+                    result["broker_cpu_us_per_event"] = _per_event(cpu_seconds(broker_pid) - broker_cpu, events)
                 if result.get("seconds"):
                     result["events_per_second"] = round(result["records"] / result["seconds"], 1)
                 runs.setdefault(result["contender"], []).append(result)

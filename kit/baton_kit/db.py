@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import structlog
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from baton_kit.aio import sleep_or_stop
@@ -45,8 +45,8 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     """An async engine for `url` (`sqlite+aiosqlite:///path` or `postgresql+asyncpg://…`)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (path := sqlite_file(parsed)) is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url, connect_args={"timeout": 30}, json_serializer=_json_dumps, json_deserializer=orjson.loads
         )
@@ -98,7 +98,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
-def sqlite_file(url: str) -> str | None:
+def sqlite_file(url: str | URL) -> str | None:
     """The database file of a SQLite URL; None for PostgreSQL or an in-memory database."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":

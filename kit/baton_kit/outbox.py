@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import after_commit, insert_many, read_transaction, sqlite_autocommit, transaction
+from baton_kit.db import after_commit, insert_many, read_transaction, sqlite_autocommit, sqlite_file, transaction
 from baton_kit.locks import FileLock
 from baton_kit.metrics import KitMetrics
 from baton_kit.types import AwareDateTime, bind_time
@@ -278,7 +278,5 @@ def sqlite_relay_lock(sessions: async_sessionmaker[AsyncSession]) -> FileLock | 
     engine = sessions.kw["bind"]
     if engine.dialect.name != "sqlite":
         return None
-    database = engine.url.database
-    if not database or database == ":memory:":
-        return FileLock(None)
-    return FileLock(f"{database}.outbox-relay.lock")
+    database = sqlite_file(engine.url)
+    return FileLock(f"{database}.outbox-relay.lock" if database else None)  # None: an in-memory database
