@@ -430,6 +430,64 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
     assert counter_value(metrics_b.records_duplicate, topic=topic) == 0
 
 
+class PacedHandler:
+    """`RecordingHandler` that takes a while per batch and records what a pipelined runner had decoded ahead
+    of each batch (records decoded, less those handed to a transaction so far) and whether two overlapped."""
+
+    def __init__(self, inner: RecordingHandler, *, seconds: float) -> None:
+        self.inner = inner
+        self.seconds = seconds
+        self.decoded = self.handed = self.running = 0
+        self.ahead: list[int] = []
+        self.overlapped = False
+
+    def decode(self, value: bytes) -> Any:
+        self.decoded += 1
+        return parse_event(value)
+
+    async def __call__(self, session: AsyncSession, events: list[Any]) -> None:
+        self.running += 1
+        self.overlapped |= self.running > 1
+        self.handed += len(events)
+        self.ahead.append(self.decoded - self.handed)
+        try:
+            await asyncio.sleep(self.seconds)
+            await self.inner(session, events)
+        finally:
+            self.running -= 1
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+async def test_pipelined_runner_prepares_up_to_its_depth_ahead_and_still_applies_batches_one_at_a_time_in_order(
+    db: KitDatabase, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer, make_topic: MakeTopic, depth: int
+) -> None:
+    topic = await make_topic("pipeline", partitions=1)
+    keys = ["lead-a", "lead-b"]
+    events = engagements(keys, per_key=12)
+    await produce_events(kafka_producer, topic, events)
+    handler = PacedHandler(RecordingHandler(db.schema), seconds=0.05)
+    runner = build_runner(
+        db=db,
+        kafka_bootstrap=kafka_bootstrap,
+        producer=kafka_producer,
+        topic=topic,
+        group_id=unique_name("g"),
+        handler=handler,
+        metrics=new_kit_metrics(),
+        pipelined=True,
+        max_batch=2,
+    )
+    runner.config = dataclasses.replace(runner.config, pipeline_depth=depth)
+    runner.decode = handler.decode
+    async with RunningConsumer(runner):
+        await eventually(db.applied_event_ids, until=lambda ids: len(ids) == len(events), what="every event applied")
+
+    assert await db.applied_event_ids() == [e.id for e in events]  # in offset order, each once
+    assert not handler.overlapped  # transactions took turns
+    # while a batch's transaction ran, `depth` more batches had been decoded (and prepared), no more
+    assert max(handler.ahead) == depth * 2
+
+
 async def test_runner_cancelled_inside_a_batch_commits_nothing_and_the_next_runner_applies_the_batch_once(
     db: KitDatabase,
     kafka_bootstrap: str,
