@@ -100,7 +100,7 @@ def parse_event(raw: bytes | str) -> CloudEvent[Any]:
         except ValidationError:
             pass
         else:
-            if event.type.value == guess:
+            if event.type == guess:  # a StrEnum: compared as its text, without the `.value` property
                 return event
     envelope = EnvelopeOnly.model_validate_json(raw)
     model = EVENT_DATA_MODELS[envelope.type]

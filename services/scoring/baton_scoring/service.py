@@ -65,6 +65,7 @@ MEMORY_MISSES = Counter(
 )
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
 # What a qualification rule reads: a decay review emits only when one of these changes.
+LEAD_SCORED = EventType.LEAD_SCORED.value  # read once: an enum member's `.value` is a property call
 SIGNATURE = ("fit_grade", "engagement_band", "demand_state", "high_intent", "disqualifiers")
 JSON_OPTIONS = orjson.OPT_UTC_Z
 YIELD_EVERY = 8  # leads scored between yields to the event loop in `prepare` (≈ 0.4 ms)
@@ -454,7 +455,7 @@ class ScoringService:
                 "specversion": "1.0",
                 "id": event_id,
                 "source": SOURCE,
-                "type": EventType.LEAD_SCORED.value,
+                "type": LEAD_SCORED,
                 "time": now,
                 "subject": s.lead_id,
                 "datacontenttype": "application/json",
