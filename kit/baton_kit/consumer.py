@@ -94,12 +94,9 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 1_000
     fetch_max_wait_ms: int = 50
     max_backoff_seconds: float = 10.0
-    # Fetch several batches per partition and prepare the next while the last ones commit (see
+    # Fetch several batches per partition and prepare the next while the last one commits (see
     # `ConsumerRunner._apply_pipelined`): the handler's CPU work overlaps the database's.
     pipelined: bool = False
-    # Pipelined: prepared batches whose transactions may be waiting or running at once (they run one
-    # at a time, in order). 2 lets the next batch be prepared while one transaction runs and another waits.
-    pipeline_depth: int = 2
 
 
 class ConsumerRunner(Generic[T]):
@@ -144,10 +141,9 @@ class ConsumerRunner(Generic[T]):
         self.metrics = metrics
         self._lock = asyncio.Lock()
         self._uncommitted: dict[TopicPartition, int] = {}
-        # Pipelined: the last batches' transactions, oldest first, each waiting for the one before it,
-        # left running while the next records are fetched and prepared; whoever needs their offsets
-        # (a full pipeline, a revocation, the stop) awaits them.
-        self._in_flight: list[asyncio.Task[None]] = []
+        # Pipelined: the last batch's transaction, left running while the next records are fetched
+        # and prepared; whoever needs its offset (the next batch, a revocation, the stop) awaits it.
+        self._in_flight: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
@@ -254,47 +250,41 @@ class ConsumerRunner(Generic[T]):
         await self._finish(await self._prepare_batch(records, stop), tp, stop)
 
     async def _apply_pipelined(self, batches: Fetched, stop: asyncio.Event) -> None:
-        """`_apply` each batch in order, the next ones prepared while earlier ones' transactions run;
+        """`_apply` each batch in order, the next one prepared while the last one's transaction runs;
         a partition's offset is marked for commit once its batch's transaction has committed. The
-        last batches' transactions are left running (`_in_flight`): the next records are fetched and
+        last batch's transaction is left running (`_in_flight`): the next records are fetched and
         prepared meanwhile.
 
-        Transactions still run one at a time, in order (each waits for the one before it); only the
-        fetching and preparing (decoding, and the handler's `prepare`, which yields to the event loop
-        now and then) overlap the database's work. Up to `pipeline_depth` prepared batches wait or run.
+        Transactions still run one at a time, in order; only the fetching and preparing (decoding, and
+        the handler's `prepare`, which yields to the event loop now and then) overlap the database's work.
         """
 
-        async def finish(
-            batch: _Batch[T], tp: TopicPartition, last: ConsumerRecord[Any, Any], before: asyncio.Task[None] | None
-        ) -> None:
-            if before is not None:
-                await before  # in order; if it failed or was cancelled, so does this one
+        async def finish(batch: _Batch[T], tp: TopicPartition, last: ConsumerRecord[Any, Any]) -> None:
             await self._finish(batch, tp, stop)
             self._uncommitted[tp] = last.offset + 1
 
         try:
             for tp, records in batches:
                 batch = await self._prepare_batch(records, stop)
-                await self._settle_in_flight(keep=self.config.pipeline_depth - 1)
-                before = self._in_flight[-1] if self._in_flight else None
-                self._in_flight.append(asyncio.create_task(finish(batch, tp, records[-1], before)))
+                await self._settle_in_flight()
+                self._in_flight = asyncio.create_task(finish(batch, tp, records[-1]))
         except BaseException:
-            for task in self._in_flight:
-                task.cancel()  # their records were not committed: they are redelivered
-            self._in_flight = []
+            if self._in_flight is not None:
+                self._in_flight.cancel()  # its records were not committed: they are redelivered
+                self._in_flight = None
             raise
 
-    async def _settle_in_flight(self, *, keep: int = 0, log_failure: bool = False) -> None:
-        """Wait for pipelined transactions still running, oldest first, until at most `keep` are left
-        (the offsets of those that committed are then pending)."""
-        while len(self._in_flight) > keep:
-            task = self._in_flight.pop(0)
-            try:
-                await task
-            except Exception:
-                if not log_failure:
-                    raise
-                log.warning("a batch did not commit; it will be redelivered", exc_info=True)
+    async def _settle_in_flight(self, *, log_failure: bool = False) -> None:
+        """Wait for the pipelined transaction still running, if any (its offset is then pending)."""
+        task, self._in_flight = self._in_flight, None
+        if task is None:
+            return
+        try:
+            await task
+        except Exception:
+            if not log_failure:
+                raise
+            log.warning("the last batch did not commit; it will be redelivered", exc_info=True)
 
     async def _prepare_batch(self, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> _Batch[T]:
         """Decode (dead-lettering what does not decode) and run the handler's `prepare`, if any."""
