@@ -303,7 +303,8 @@ CONTENDERS = (
 async def run(events: int, leads: int, only: set[str], *, repeat: int = 1) -> dict[str, Any]:
     """Every contender in `only`, `repeat` times over one input, each round starting one contender
     later than the last (so no contender always runs first or right after another); per contender
-    the median rate is reported, with every round's."""
+    the median rate is reported, with every round's, and the median of its per-round ratios to raw and
+    to Quix Streams + RocksDB (`paired_ratio_to_*`)."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     broker = None
     if external:
@@ -332,7 +333,12 @@ async def run(events: int, leads: int, only: set[str], *, repeat: int = 1) -> di
     finally:
         if broker is not None:
             broker.stop()
-    return summarise([_median(rounds) for rounds in runs.values()], events=events, leads=leads)
+    results = [_median(rounds) for rounds in runs.values()]
+    if repeat > 1:
+        for result, rounds in zip(results, runs.values(), strict=True):
+            for baseline in ("raw", "quix-rocksdb"):
+                _paired(result, rounds, runs.get(baseline), baseline)
+    return summarise(results, events=events, leads=leads)
 
 
 async def run_one(contender: str, bootstrap: str, events: int, leads: int) -> dict[str, Any]:
@@ -366,6 +372,26 @@ def _median(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     if len(rounds) > 1:
         chosen["rounds_events_per_second"] = [r.get("events_per_second") for r in rounds]
     return chosen
+
+
+def _paired(
+    result: dict[str, Any], rounds: list[dict[str, Any]], baseline: list[dict[str, Any]] | None, name: str
+) -> None:
+    """Each round's rate over `name`'s rate in the same round, and their median: the machine's speed
+    drifts over minutes (by 10 to 25% here), and a round's contenders run within a few minutes of each other."""
+    if not baseline:
+        return
+    ratios = sorted(
+        round(mine / theirs, 3)
+        for mine, theirs in zip(
+            (r.get("events_per_second") for r in rounds), (b.get("events_per_second") for b in baseline), strict=True
+        )
+        if mine and theirs
+    )
+    if ratios:
+        key = name.replace("-", "_")
+        result[f"rounds_ratio_to_{key}"] = ratios
+        result[f"paired_ratio_to_{key}"] = ratios[(len(ratios) - 1) // 2]
 
 
 def _size_mb(path: Path) -> float:
