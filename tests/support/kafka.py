@@ -8,6 +8,7 @@ duplicates and records that should not be there.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Iterable, Sequence
@@ -74,8 +75,13 @@ class Record:
 async def produce(
     producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes]]
 ) -> list[RecordMetadata]:
-    """Send `(key, value)` pairs in order with acks; returns where each landed."""
-    return [await producer.send_and_wait(topic, value=value, key=key) for key, value in records]
+    """Send `(key, value)` pairs in order with acks; returns where each landed.
+
+    Sent back to back and then awaited together, not one round trip each (7,200 records took most of a
+    crash test's minute that way): the producer keeps one request in flight per partition, so each
+    partition still receives them in the order given."""
+    deliveries = [await producer.send(topic, value=value, key=key) for key, value in records]
+    return list(await asyncio.gather(*deliveries))
 
 
 async def produce_events(
