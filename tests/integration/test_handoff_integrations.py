@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from support.waits import eventually
 from test_handoff_harness import T0, running_handoff, scored
 
 from baton_contracts import new_event
@@ -65,11 +66,15 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
         crm_transport=httpx.MockTransport(crm),
     ) as handoff:
         await handoff.score(scored("lead-crm", account=None))
-        for _ in range(200):  # the worker retries with backoff: move the frozen clock past each wait
-            if len(received) == 3:
-                break
-            handoff.clock.advance(timedelta(minutes=5))
-            await asyncio.sleep(0.05)
+        # The worker retries with backoff (5 s, then 10 s, ±20%): move the frozen clock past each wait,
+        # once the attempt before it has landed, and no further (hours of frozen time would breach the
+        # lead's SLA and reassign it, which posts again).
+        for attempt, wait in ((1, 15), (2, 15), (3, 0)):
+            await eventually(
+                lambda: len(received), until=lambda n, at_least=attempt: n >= at_least, what=f"CRM attempt {attempt}"
+            )
+            handoff.clock.advance(timedelta(seconds=wait))
+        await asyncio.sleep(0.3)  # room for a wrong fourth post to show up
     assert len(received) == 3
     assert all(verify(r) for r in received)
     assert len({r.headers["webhook-id"] for r in received}) == 1  # one message, retried
