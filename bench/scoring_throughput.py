@@ -225,7 +225,7 @@ async def service(
         "peak_rss_mb": rss_mb,
         "cpu_us_per_event": _per_event(cpu, expect - applied_then),
         # PostgreSQL's server processes (backends, WAL writer, checkpointer), which share the machine's cores
-        "database_cpu_us_per_event": _per_event(database, expect - applied_then) if database is not None else None,
+        "database_cpu_us_per_event": _per_event(database, expect - applied_then),
         "lead_scored_emitted": emitted,
         "transactions": _total(texts, "baton_scoring_batch_seconds_count"),
         "lead_memory_misses": _total(texts, "baton_scoring_lead_memory_misses_total"),
@@ -238,8 +238,8 @@ def _total(texts: list[str], name: str) -> float:
     return sum(metric(text, name) for text in texts)
 
 
-def _per_event(cpu: float, records: float) -> float | None:
-    return round(cpu / records * 1e6, 1) if records else None
+def _per_event(cpu: float | None, records: float) -> float | None:
+    return round(cpu / records * 1e6, 1) if cpu is not None and records else None
 
 
 def _pid(process: ServiceProcess) -> int:

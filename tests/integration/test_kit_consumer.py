@@ -10,7 +10,7 @@ import asyncio
 import dataclasses
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import pytest
@@ -73,6 +73,7 @@ def build_runner(
     sessions: async_sessionmaker[AsyncSession] | None = None,
     pipelined: bool = False,
     max_batch: int = 500,
+    decode: Callable[[bytes], Any] = parse_event,
 ) -> ConsumerRunner[Any]:
     config = fast_consumer_config(
         bootstrap_servers=kafka_bootstrap,
@@ -86,7 +87,7 @@ def build_runner(
         sessions=sessions or db.sessions,
         inbox=db.inbox,
         handler=handler,
-        decode=parse_event,
+        decode=decode,
         event_id=lambda event: event.id,
         dlq_topic=dlq_topic,
         producer=producer,
@@ -475,8 +476,8 @@ async def test_pipelined_runner_prepares_the_next_batch_ahead_and_still_applies_
         metrics=new_kit_metrics(),
         pipelined=True,
         max_batch=2,
+        decode=handler.decode,
     )
-    runner.decode = handler.decode
     async with RunningConsumer(runner):
         await eventually(db.applied_event_ids, until=lambda ids: len(ids) == len(events), what="every event applied")
 

@@ -64,8 +64,8 @@ MEMORY_MISSES = Counter(
     "baton_scoring_lead_memory_misses_total", "Leads loaded from their stored events (not held, or held out of date)."
 )
 PROFILE_FIELDS = tuple(ProfileFields.model_fields)
-# What a qualification rule reads: a decay review emits only when one of these changes.
 LEAD_SCORED = EventType.LEAD_SCORED.value  # read once: an enum member's `.value` is a property call
+# What a qualification rule reads: a decay review emits only when one of these changes.
 SIGNATURE = ("fit_grade", "engagement_band", "demand_state", "high_intent", "disqualifiers")
 JSON_OPTIONS = orjson.OPT_UTC_Z
 YIELD_EVERY = 8  # leads scored between yields to the event loop in `prepare` (≈ 0.4 ms)
