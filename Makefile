@@ -23,8 +23,13 @@ $(VENV)/.dev: $(VENV)/.runtime
 demo: $(VENV)/.runtime  ## run broker + SQLite + the three services, replay the sample funnel, keep the API up
 	$(PY) deploy/run_embedded.py $(ARGS)
 
+# Most of the suite waits on brokers, databases and service processes rather than the CPU, so two
+# workers (pytest-xdist) halve its time. Each worker starts its own embedded broker; an external
+# broker (KAFKA_BOOTSTRAP_SERVERS) is shared and the end-to-end tests need it empty, so then one.
+TEST_WORKERS ?= $(if $(KAFKA_BOOTSTRAP_SERVERS),0,2)
+
 test: $(VENV)/.dev  ## the whole suite: unit, integration (SQLite and PostgreSQL), end-to-end
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(ARGS)
 
 test-fast: $(VENV)/.dev  ## unit tests only
 	$(PY) -m pytest tests/unit $(ARGS)

@@ -38,21 +38,9 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
-class _PostgresState:
-    """What the run learnt about PostgreSQL, for the end-of-run banner."""
-
-    def __init__(self) -> None:
-        self.unreachable: str | None = None
-        self.skipped: int = 0
-        self.admin_url: str = ""
-
-
-POSTGRES_STATE = pytest.StashKey[_PostgresState]()
+POSTGRES_UNREACHABLE = "PostgreSQL unreachable at"
+CI_SUFFIX = " (CI=true: PostgreSQL tests must run)"
 SERVICE_PROCESSES = pytest.StashKey[list[ServiceProcess]]()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.stash[POSTGRES_STATE] = _PostgresState()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -71,15 +59,27 @@ def pytest_runtest_makereport(
     return report
 
 
+def _report_message(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    return longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)  # a skip's is (path, line, message)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    state = config.stash[POSTGRES_STATE]
-    if state.unreachable is None:
+    """The unreachable-PostgreSQL banner, counted from the reports: under xdist they reach this process."""
+    messages = [
+        message
+        for outcome in ("skipped", "failed", "error")
+        for report in terminalreporter.stats.get(outcome, [])
+        if POSTGRES_UNREACHABLE in (message := _report_message(report))
+    ]
+    if not messages:
         return
     verdict = "FAILED (CI=true)" if _in_ci() else "SKIPPED"
+    reason = messages[0][messages[0].index(POSTGRES_UNREACHABLE) :].removesuffix(CI_SUFFIX)
     terminalreporter.write_sep(
-        "!", f"POSTGRESQL UNREACHABLE: {state.skipped} postgres test(s) {verdict}", red=True, bold=True
+        "!", f"POSTGRESQL UNREACHABLE: {len(messages)} postgres test(s) {verdict}", red=True, bold=True
     )
-    terminalreporter.write_line(f"  admin URL {state.admin_url}: {state.unreachable}", red=True)
+    terminalreporter.write_line(f"  {reason}", red=True)
     terminalreporter.write_line(
         "  Start PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) or set "
         "BATON_TEST_POSTGRES_URL; the PostgreSQL variants of these tests did not run.",
@@ -137,22 +137,17 @@ async def kafka_producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer
 
 
 @pytest.fixture(scope="session")
-def postgres_admin(pytestconfig: pytest.Config) -> PostgresAdmin:
-    admin = PostgresAdmin()
-    pytestconfig.stash[POSTGRES_STATE].admin_url = admin.display_url
-    return admin
+def postgres_admin() -> PostgresAdmin:
+    return PostgresAdmin()
 
 
 @pytest.fixture
-def make_database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_admin: PostgresAdmin
-) -> Iterator[MakeDatabaseUrl]:
+def make_database_url(tmp_path: Path, postgres_admin: PostgresAdmin) -> Iterator[MakeDatabaseUrl]:
     """`make_database_url("sqlite" | "postgresql", name="scoring")` → the URL of a new, empty database.
 
     SQLite: `sqlite+aiosqlite:///<tmp_path>/<name>.db`. PostgreSQL: a database `baton_t_…` created
     now and dropped after the test. Each call makes a different database.
     """
-    state = request.config.stash[POSTGRES_STATE]
     created: list[str] = []
 
     def make(dialect: Dialect, *, name: str | None = None) -> str:
@@ -169,11 +164,9 @@ def make_database_url(
         if dialect == "postgresql":
             reason = postgres_admin.unreachable_reason()
             if reason is not None:
-                state.unreachable = reason
-                state.skipped += 1
-                message = f"PostgreSQL unreachable at {postgres_admin.display_url}: {reason}"
+                message = f"{POSTGRES_UNREACHABLE} {postgres_admin.display_url}: {reason}"
                 if _in_ci():
-                    pytest.fail(f"{message} (CI=true: PostgreSQL tests must run)", pytrace=False)
+                    pytest.fail(message + CI_SUFFIX, pytrace=False)
                 pytest.skip(message)
             url = postgres_admin.create_database(name)
             created.append(url)
