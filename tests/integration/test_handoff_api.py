@@ -199,6 +199,30 @@ async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
     assert (await handoff.client.get("/v1/leads/lead-12", headers=as_rep)).status_code == 401
 
 
+async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(
+    handoff: Handoff,
+) -> None:
+    headers = {"Idempotency-Key": "create-crm-key"}
+    body = {"name": "crm sync", "scopes": ["crm"]}
+    first = await handoff.client.post("/v1/api-keys", json=body, headers=headers)
+    replay = await handoff.client.post("/v1/api-keys", json=body, headers=headers)
+    assert (first.status_code, replay.status_code) == (201, 201), first.text
+    assert replay.json() == first.json()
+    assert replay.headers["idempotent-replayed"] == "true"
+    keys = (await handoff.client.get("/v1/api-keys")).json()
+    assert [k["name"] for k in keys].count("crm sync") == 1
+    changed = await handoff.client.post("/v1/api-keys", json={**body, "scopes": ["read"]}, headers=headers)
+    assert changed.status_code == 422
+
+    team = {"Idempotency-Key": "rename-team"}
+    renamed = await handoff.client.put("/v1/teams/emea", json={"name": "EMEA"}, headers=team)
+    assert renamed.status_code == 200, renamed.text
+    await handoff.client.put("/v1/teams/emea", json={"name": "Europe"})
+    replayed = await handoff.client.put("/v1/teams/emea", json={"name": "EMEA"}, headers=team)
+    assert replayed.json() == renamed.json()
+    assert [t["name"] for t in (await handoff.client.get("/v1/teams")).json() if t["team_id"] == "emea"] == ["Europe"]
+
+
 async def test_two_instances_share_one_fair_rotation_that_survives_a_restart(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -3,14 +3,19 @@ and take an optional `Idempotency-Key`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.events import LeadState
-from baton_handoff.auth import Forbidden, hash_secret, new_key
+from baton_handoff.auth import Forbidden, Principal, hash_secret, new_key
 from baton_handoff.crm.idempotency import idempotent_request
 from baton_handoff.dependencies import AdminKey, IdempotencyKey, ReadKey, RuntimeDep
 from baton_handoff.leads import service as leads
@@ -39,6 +44,40 @@ IdPath = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a
 
 WRITE: dict[int | str, dict[str, Any]] = {**AUTH, 422: {"description": "Invalid body, or Idempotency-Key reused"}}
 UPSERT: dict[int | str, dict[str, Any]] = {**WRITE, 404: {"description": "Never: PUT creates what does not exist"}}
+
+
+@dataclass(frozen=True)
+class _AdminWrite:
+    """An admin write's session and time; `respond` runs it once per `Idempotency-Key`."""
+
+    request: Request
+    session: AsyncSession
+    now: datetime
+    principal: Principal
+    key: str | None
+
+    async def respond(
+        self, body: BaseModel | None, run: Callable[[], Awaitable[BaseModel]], *, status_code: int = 200
+    ) -> JSONResponse:
+        return await idempotent_request(
+            self.request,
+            self.session,
+            key=self.key,
+            scope=self.principal.key_id,
+            body=body,
+            now=self.now,
+            run=run,
+            status_code=status_code,
+        )
+
+
+async def _admin_write(
+    request: Request, session: DbSession, runtime: RuntimeDep, principal: AdminKey, key: IdempotencyKey = None
+) -> _AdminWrite:
+    return _AdminWrite(request, session, runtime.clock.now(), principal, key)
+
+
+AdminWrite = Annotated[_AdminWrite, Depends(_admin_write)]
 
 
 class NotFound(Problem):
@@ -88,16 +127,8 @@ async def list_reps(session: DbSession, _principal: ReadKey) -> list[RepRead]:
     "catch-up leads, no lost place for the others.",
     responses=UPSERT,
 )
-async def put_rep(
-    rep_id: IdPath,
-    body: RepWrite,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def put_rep(rep_id: IdPath, body: RepWrite, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> RepRead:
         team = await session.scalar(select(Team).where(Team.team_id == body.team_id).with_for_update())
@@ -121,7 +152,7 @@ async def put_rep(
         await session.flush()
         return _rep_read(rep)
 
-    return await idempotent_request(request, session, key=key, scope=principal.key_id, body=body, now=now, run=run)
+    return await write.respond(body, run)
 
 
 @router.get(
@@ -160,16 +191,8 @@ async def list_teams(session: DbSession, _principal: ReadKey) -> list[TeamRead]:
 
 
 @router.put("/teams/{team_id}", response_model=TeamRead, summary="Add or rename a team", responses=UPSERT)
-async def put_team(
-    team_id: IdPath,
-    body: TeamWrite,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def put_team(team_id: IdPath, body: TeamWrite, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> TeamRead:
         team = await session.get(Team, team_id, with_for_update=True)
@@ -180,7 +203,7 @@ async def put_team(
         await session.flush()
         return TeamRead.model_validate(team)
 
-    return await idempotent_request(request, session, key=key, scope=principal.key_id, body=body, now=now, run=run)
+    return await write.respond(body, run)
 
 
 @router.get("/accounts", response_model=list[AccountRead], summary="Accounts", responses=AUTH)
@@ -218,16 +241,8 @@ async def _upsert_account(session: DbSession, account_id: str, body: AccountWrit
     summary="Add or update an account and its owner",
     responses={**WRITE, 404: {"description": "The owner rep is not on the roster"}},
 )
-async def put_account(
-    account_id: IdPath,
-    body: AccountWrite,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def put_account(account_id: IdPath, body: AccountWrite, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> AccountRead:
         if body.owner_rep_id is not None and await session.get(Rep, body.owner_rep_id) is None:
@@ -236,21 +251,14 @@ async def put_account(
         await session.flush()
         return AccountRead.model_validate(account)
 
-    return await idempotent_request(request, session, key=key, scope=principal.key_id, body=body, now=now, run=run)
+    return await write.respond(body, run)
 
 
 @router.post(
     "/accounts/import", response_model=ImportResult, summary="Bulk import accounts and owners (upsert)", responses=WRITE
 )
-async def import_accounts(
-    body: AccountImport,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def import_accounts(body: AccountImport, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> ImportResult:
         created = updated = 0
@@ -262,7 +270,7 @@ async def import_accounts(
             updated += not was_created
         return ImportResult(created=created, updated=updated)
 
-    return await idempotent_request(request, session, key=key, scope=principal.key_id, body=body, now=now, run=run)
+    return await write.respond(body, run)
 
 
 @keys_router.get("", response_model=list[ApiKeyRead], summary="API keys (never the secrets)", responses=AUTH)
@@ -277,15 +285,8 @@ async def list_keys(session: DbSession, _principal: AdminKey) -> list[ApiKeyRead
     responses=WRITE,
     summary="Create a scoped API key (optionally bound to a rep or a team); the key is shown once",
 )
-async def create_key(
-    body: ApiKeyCreate,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def create_key(body: ApiKeyCreate, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> ApiKeyCreated:
         key_id, secret = new_key()
@@ -302,9 +303,7 @@ async def create_key(
         await session.flush()
         return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": secret})
 
-    return await idempotent_request(
-        request, session, key=key, scope=principal.key_id, body=body, now=now, run=run, status_code=201
-    )
+    return await write.respond(body, run, status_code=201)
 
 
 @keys_router.post(
@@ -313,15 +312,8 @@ async def create_key(
     summary="Revoke an API key",
     responses={**WRITE, 404: {"description": "No such key"}},
 )
-async def revoke_key(
-    key_id: str,
-    request: Request,
-    session: DbSession,
-    runtime: RuntimeDep,
-    principal: AdminKey,
-    key: IdempotencyKey = None,
-) -> JSONResponse:
-    now = runtime.clock.now()
+async def revoke_key(key_id: str, write: AdminWrite) -> JSONResponse:
+    session, now = write.session, write.now
 
     async def run() -> ApiKeyRead:
         row = await session.get(ApiKey, key_id, with_for_update=True)
@@ -330,4 +322,4 @@ async def revoke_key(
         row.revoked_at = row.revoked_at or now
         return ApiKeyRead.model_validate(row)
 
-    return await idempotent_request(request, session, key=key, scope=principal.key_id, body=None, now=now, run=run)
+    return await write.respond(None, run)
