@@ -4,10 +4,12 @@ contract, idempotency keys, API-key scopes, routing through the roster API."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from test_handoff_harness import Handoff, running_handoff, scored
 
 
@@ -199,6 +201,49 @@ async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
     assert (await handoff.client.get("/v1/leads/lead-12", headers=as_rep)).status_code == 401
 
 
+async def _funnel(handoff: Handoff) -> Counter[tuple[str, ...]]:
+    """The funnel counters on `/metrics`: (to_state, from_state, segment) and ("rejection reason", reason)."""
+    text = (await handoff.client.get("/metrics")).text
+    counts: Counter[tuple[str, ...]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "baton_handoff_lead_transitions_total":
+                labels = sample.labels
+                counts[labels["to_state"], labels["from_state"], labels["segment"]] += int(sample.value)
+            elif sample.name == "baton_handoff_leads_rejected_total":
+                counts["rejection reason", sample.labels["reason"]] += int(sample.value)
+    return counts
+
+
+async def test_metrics_count_the_funnel_once_per_committed_transition(handoff: Handoff) -> None:
+    before = await _funnel(handoff)  # the registry is the process's: other tests' leads are counted too
+    await handoff.score(scored("lead-f1"), scored("lead-f2"))
+    assert (await handoff.client.post("/v1/leads/lead-f1/accept", json={})).status_code == 200
+    assert (await handoff.client.post("/v1/leads/lead-f1/accept", json={})).status_code == 409
+    rejected = await handoff.client.post(
+        "/v1/leads/lead-f2/reject", json={"reason": "bad_timing", "recycle_on": "2027-01-01T00:00:00Z"}
+    )
+    assert rejected.status_code == 200, rejected.text
+    segment = (await handoff.lead("lead-f1"))["segment"]
+
+    counted = await _funnel(handoff)
+    counted.subtract(before)
+    by_step = Counter[tuple[str, str]]()
+    for key, n in counted.items():
+        if key[0] != "rejection reason" and n:
+            by_step[key[0], key[1]] += n
+    assert by_step == {
+        ("known", "none"): 2,
+        ("mql", "known"): 2,
+        ("assigned", "mql"): 2,
+        ("sal", "assigned"): 1,  # the refused second accept counts nothing
+        ("rejected", "assigned"): 1,
+        ("recycled", "rejected"): 1,
+    }
+    assert counted["sal", "assigned", segment] == 1
+    assert counted["rejection reason", "bad_timing"] == 1
+
+
 async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(
     handoff: Handoff,
 ) -> None:
@@ -226,8 +271,6 @@ async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first
 async def test_two_instances_share_one_fair_rotation_that_survives_a_restart(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    from collections import Counter
-
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     same = {"database_url": database_url, "kafka_bootstrap": kafka_bootstrap}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event
@@ -29,7 +30,12 @@ from baton_handoff.routing.service import (
     previous_assignees,
     route_lead,
 )
+from baton_kit.db import after_commit
 from baton_kit.outbox import Outbox
+
+LEADS_REJECTED = Counter(
+    "baton_handoff_leads_rejected_total", "Leads sales rejected, by reason from the taxonomy.", ["reason"]
+)
 
 POST_ASSIGNMENT = frozenset({LeadState.ASSIGNED, LeadState.SAL, LeadState.SQL, LeadState.OPPORTUNITY})
 
@@ -115,6 +121,7 @@ async def reject(
     text = f"rejected: {label.label if label else body.reason}" + (f" ({body.sub_reason})" if body.sub_reason else "")
     change = Change(actor=actor, reason=text, definitions_version=definitions.version, at=now, details=details)
     await transition(session, lead, LeadState.REJECTED, outbox=outbox, change=change)
+    after_commit(session, LEADS_REJECTED.labels(reason=body.reason).inc)
     if body.recycle_on is not None:
         lead.requalify_after = body.recycle_on
         await transition(

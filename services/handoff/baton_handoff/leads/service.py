@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +24,15 @@ from baton_handoff import SOURCE
 from baton_handoff.leads.exceptions import IllegalTransition, LeadNotFound
 from baton_handoff.leads.rules import is_allowed
 from baton_handoff.models import Lead, LifecycleTransition, SlaClockView
+from baton_kit.db import after_commit
 from baton_kit.outbox import Outbox
+
+LEAD_TRANSITIONS = Counter(
+    "baton_handoff_lead_transitions_total",
+    "Committed lifecycle transitions, the funnel: known → mql → assigned → sal …, by segment "
+    '(from_state="none" for a new lead; segment="none" before qualification sets one).',
+    ["from_state", "to_state", "segment"],
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ async def transition(
         assert current is not None
         raise IllegalTransition(lead_id=lead.lead_id, current=current, to=to)
     event_id = random_event_id()
+    counted = LEAD_TRANSITIONS.labels(from_state=current or "none", to_state=to, segment=lead.segment or "none")
+    after_commit(session, counted.inc)
     lead.state = to
     lead.updated_at = change.at
     if rep_id is not None:

@@ -37,6 +37,7 @@ from baton_handoff.routing.rules import (
     match_account,
     route,
 )
+from baton_kit.db import after_commit
 from baton_kit.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -304,7 +305,7 @@ async def route_lead(
             details=details,
         ),
     )
-    routing_metrics().assigned.labels(rule=decision.rule.split(":", 1)[0]).inc()
+    after_commit(session, routing_metrics().assigned.labels(rule=decision.rule.split(":", 1)[0]).inc)
     if ctx.crm_webhook:
         session.add(
             CrmDelivery(
@@ -334,7 +335,7 @@ async def _queue(
     }
     if not first_time:
         return
-    routing_metrics().queued.inc()
+    after_commit(session, routing_metrics().queued.inc)
     log.warning("no eligible rep: lead queued", lead_id=lead.lead_id, team=decision.team_id)
     await outbox.add_event(
         session,
