@@ -8,6 +8,7 @@ new topic, a changed port or a new local dependency fails here instead of at `do
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import posixpath
 import re
@@ -327,6 +328,122 @@ def test_prometheus_scrapes_metrics_of_each_service_on_its_http_port(
 def test_prometheus_container_reads_deploy_prometheus_yml(services: dict[str, Any]) -> None:
     mounts = _bind_mounts_of(services[PROMETHEUS], DEPLOY / "prometheus.yml")
     assert "/etc/prometheus/prometheus.yml" in mounts, f"prometheus mounts deploy/prometheus.yml at {mounts}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics the alert rules and the Grafana dashboard read
+
+GRAFANA = "grafana"
+GRAFANA_DIR = DEPLOY / "grafana"
+RULES_FILE = DEPLOY / "prometheus-rules.yml"
+_METRIC = re.compile(r"\b(baton_[a-z0-9_]+|baton:[a-z0-9_:]+)\b")
+_SAMPLE_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+@pytest.fixture(scope="module")
+def exposed_metrics() -> set[str]:
+    """The sample names the three services can expose: every metric they register, observed or not."""
+    from prometheus_client import REGISTRY
+
+    for module in (
+        "baton_handoff.leads.service",
+        "baton_handoff.crm.service",
+        "baton_scoring.service",
+        "baton_sla_monitor.service",
+        "baton_sla_monitor.delivery",
+    ):
+        importlib.import_module(module)
+    from baton_handoff.crm.delivery import delivery_metrics
+    from baton_handoff.routing.service import routing_metrics
+    from baton_kit.metrics import kit_metrics
+
+    routing_metrics()  # these two register on first use, as in the services
+    delivery_metrics()
+    for service in SERVICES:
+        kit_metrics(service)
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("baton_")
+        for suffix in _SAMPLE_SUFFIXES[family.type]
+    }
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [rule for group in _load_yaml(RULES_FILE)["groups"] for rule in group["rules"]]
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((GRAFANA_DIR / "baton-handoff.json").read_text(encoding="utf-8"))
+    return data
+
+
+def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+
+
+def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(panel["title"], target["expr"]) for panel in _panels(dashboard) for target in panel["targets"]]
+
+
+def test_alert_rules_read_only_metrics_the_services_expose(exposed_metrics: set[str]) -> None:
+    recorded = {rule["record"] for rule in _rules() if "record" in rule}
+    for rule in _rules():
+        for name in _METRIC.findall(rule["expr"]):
+            assert name in exposed_metrics | recorded, f"rule {rule.get('alert') or rule.get('record')} reads {name}"
+
+
+def test_dashboard_reads_only_metrics_the_services_expose_or_the_rules_record(
+    exposed_metrics: set[str], dashboard: dict[str, Any]
+) -> None:
+    recorded = {rule["record"] for rule in _rules() if "record" in rule}
+    queries = _queries(dashboard)
+    assert len(queries) >= 20
+    for title, expr in queries:
+        names = _METRIC.findall(expr)
+        assert names or "up{" in expr, f"panel {title!r} reads no Baton metric: {expr}"
+        for name in names:
+            assert name in exposed_metrics | recorded, f"panel {title!r} reads {name}, which nothing exposes"
+    funnel = {name for _, expr in queries for name in _METRIC.findall(expr)}
+    assert {"baton_handoff_lead_transitions_total", "baton_sla_monitor_time_to_accept_seconds_bucket"} <= funnel
+
+
+def test_dashboard_panels_have_unique_ids_and_do_not_overlap(dashboard: dict[str, Any]) -> None:
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    cells: dict[tuple[int, int], str] = {}
+    for panel in dashboard["panels"]:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, f"{panel['title']!r} is wider than the dashboard"
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps {cells[x, y]!r}"
+                cells[x, y] = panel["title"]
+
+
+def test_grafana_provisions_the_dashboard_on_the_stacks_prometheus(
+    services: dict[str, Any], dashboard: dict[str, Any]
+) -> None:
+    grafana = services[GRAFANA]
+    datasource = _load_yaml(GRAFANA_DIR / "datasources.yml")["datasources"][0]
+    url = urlsplit(datasource["url"])
+    assert url.hostname == PROMETHEUS and url.port in {c for _, c in _ports(services[PROMETHEUS])}
+    assert {(panel["datasource"]["uid"]) for panel in _panels(dashboard)} == {datasource["uid"]}
+    assert all(target["datasource"]["uid"] == datasource["uid"] for p in _panels(dashboard) for target in p["targets"])
+
+    assert any(
+        target.startswith("/etc/grafana/provisioning/datasources/")
+        for target in _bind_mounts_of(grafana, GRAFANA_DIR / "datasources.yml")
+    )
+    assert any(
+        target.startswith("/etc/grafana/provisioning/dashboards/")
+        for target in _bind_mounts_of(grafana, GRAFANA_DIR / "dashboards.yml")
+    )
+    provider_path = _load_yaml(GRAFANA_DIR / "dashboards.yml")["providers"][0]["options"]["path"]
+    mounted = _bind_mounts_of(grafana, GRAFANA_DIR / "baton-handoff.json")
+    assert [posixpath.dirname(target) for target in mounted] == [provider_path]
+    assert _environment(grafana)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] in mounted
 
 
 # ---------------------------------------------------------------------------------------------
