@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import promql_parser
 import pytest
 import yaml
 
@@ -390,6 +391,7 @@ def _queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 def test_alert_rules_read_only_metrics_the_services_expose(exposed_metrics: set[str]) -> None:
     recorded = {rule["record"] for rule in _rules() if "record" in rule}
     for rule in _rules():
+        promql_parser.parse(rule["expr"])  # a syntax error raises, naming it
         for name in _METRIC.findall(rule["expr"]):
             assert name in exposed_metrics | recorded, f"rule {rule.get('alert') or rule.get('record')} reads {name}"
 
@@ -401,6 +403,7 @@ def test_dashboard_reads_only_metrics_the_services_expose_or_the_rules_record(
     queries = _queries(dashboard)
     assert len(queries) >= 20
     for title, expr in queries:
+        promql_parser.parse(expr)
         names = _METRIC.findall(expr)
         assert names or "up{" in expr, f"panel {title!r} reads no Baton metric: {expr}"
         for name in names:
