@@ -240,6 +240,8 @@ async def test_metrics_count_the_funnel_once_per_committed_transition(handoff: H
         ("rejected", "assigned"): 1,
         ("recycled", "rejected"): 1,
     }
+    assert segment == "mid_market"
+    assert counted["mql", "known", segment] == 2  # known at qualification, so the MQL event carries it too
     assert counted["sal", "assigned", segment] == 1
     assert counted["rejection reason", "bad_timing"] == 1
 

@@ -20,6 +20,7 @@ from baton_contracts.events import EventType, LeadScored, LeadState
 from baton_handoff.leads.service import Change, create_known_lead, transition
 from baton_handoff.models import Lead
 from baton_handoff.qualification.rules import Outcome, qualify
+from baton_handoff.routing.rules import segment_of
 from baton_handoff.routing.service import RoutingContext, prefetch_sources, route_lead
 from baton_kit.outbox import Outbox
 
@@ -98,6 +99,9 @@ async def _apply_one(
         return
     lead.intent = decision.intent
     lead.requalify_after = None
+    # Known from the profile now, so the MQL event carries it: an assignment-clock SLA target for a
+    # segment applies, and the funnel counts MQLs by segment. Routing sets the same value.
+    lead.segment = segment_of((lead.profile or {}).get("employees"), definitions.definitions.routing.segments)
     await transition(session, lead, LeadState.MQL, outbox=outbox, change=why)
     await route_lead(
         session,
