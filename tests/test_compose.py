@@ -412,6 +412,30 @@ def test_dashboard_reads_only_metrics_the_services_expose_or_the_rules_record(
     assert {"baton_handoff_lead_transitions_total", "baton_sla_monitor_time_to_accept_seconds_bucket"} <= funnel
 
 
+_RANGE = re.compile(r"\[(\d+)([smhdw])\]")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _flag(svc: dict[str, Any], name: str) -> str | None:
+    values = [word.split("=", 1)[1] for word in _words(svc.get("command")) if word.startswith(f"--{name}=")]
+    return values[-1] if values else None
+
+
+def test_prometheus_keeps_the_longest_window_the_rules_and_dashboard_read(
+    services: dict[str, Any], dashboard: dict[str, Any]
+) -> None:
+    prometheus = services[PROMETHEUS]
+    assert _flag(prometheus, "config.file") in _bind_mounts_of(prometheus, DEPLOY / "prometheus.yml")
+    retention = _flag(prometheus, "storage.tsdb.retention.time")
+    assert retention is not None, "prometheus keeps its default 15 days"
+    kept = _RANGE.fullmatch(f"[{retention}]")
+    assert kept, retention
+    exprs = [rule["expr"] for rule in _rules()] + [expr for _, expr in _queries(dashboard)]
+    longest = max(int(n) * _SECONDS[unit] for expr in exprs for n, unit in _RANGE.findall(expr))
+    assert longest >= 28 * 86400  # the funnel's 4 weeks
+    assert int(kept.group(1)) * _SECONDS[kept.group(2)] > longest
+
+
 def test_dashboard_panels_have_unique_ids_and_do_not_overlap(dashboard: dict[str, Any]) -> None:
     ids = [panel["id"] for panel in dashboard["panels"]]
     assert len(ids) == len(set(ids))
