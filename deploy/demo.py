@@ -934,6 +934,7 @@ def format_summary(report: ReplayReport, base_urls: BaseUrls) -> str:
     lines.append(f"  one lead        {handoff}/v1/leads/{example}")
     lines.append(f"  its SLA clocks  {sla}/v1/leads/{example}/clocks")
     lines.append(f"  SLA clocks      {sla}/v1/clocks/summary")
+    lines.append(f"  sales verdicts  {handoff}/v1/reports/acceptance?group_by=grade")
     if report.problems:
         lines.append("")
         lines.append("PROBLEMS")

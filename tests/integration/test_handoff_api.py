@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -244,6 +245,51 @@ async def test_metrics_count_the_funnel_once_per_committed_transition(handoff: H
     assert counted["mql", "known", segment] == 2  # known at qualification, so the MQL event carries it too
     assert counted["sal", "assigned", segment] == 1
     assert counted["rejection reason", "bad_timing"] == 1
+
+
+async def test_acceptance_report_groups_sales_decisions_by_how_the_lead_qualified(handoff: Handoff) -> None:
+    a_leads, b_leads = ["rep-a1", "rep-a2", "rep-a3"], ["rep-b1", "rep-b2"]
+    await handoff.score(*(scored(lead) for lead in a_leads))
+    await handoff.score(*(scored(lead, fit_grade="B", engagement_band=4, grade="B4") for lead in b_leads))
+    await handoff.score(scored("rep-undecided"))
+    for lead in ["rep-a1", "rep-a2", "rep-b2"]:
+        assert (await handoff.client.post(f"/v1/leads/{lead}/accept", json={})).status_code == 200
+    rejections = {
+        "rep-a3": {"reason": "bad_timing", "recycle_on": "2027-01-01T00:00:00Z"},
+        "rep-b1": {"reason": "no_fit", "sub_reason": "company_too_small"},
+    }
+    for lead, body in rejections.items():
+        assert (await handoff.client.post(f"/v1/leads/{lead}/reject", json=body)).status_code == 200
+    handoff.clock.advance(timedelta(minutes=1))  # the default period ends now, exclusive
+
+    report = await handoff.client.get("/v1/reports/acceptance", params={"group_by": "fit_grade"})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    rows = {row["group"]: row for row in body["rows"]}
+    assert [(g, r["decided"], r["accepted"], r["rejected"]) for g, r in rows.items()] == [
+        ("A", 3, 2, 1),
+        ("B", 2, 1, 1),
+    ]
+    assert rows["A"]["rejection_reasons"] == {"bad_timing": 1}
+    assert rows["B"]["rejection_reasons"] == {"no_fit": 1}
+    assert rows["A"]["verdict"] == "too_few"
+    assert (body["total"]["decided"], body["total"]["acceptance_rate"]) == (5, 0.6)
+    by_grade = (await handoff.client.get("/v1/reports/acceptance", params={"group_by": "grade"})).json()
+    assert [row["group"] for row in by_grade["rows"]] == ["A3", "B4"]
+
+    lead = await handoff.lead("rep-a1")
+    mine = await handoff.client.post("/v1/api-keys", json={"name": "rep", "scopes": ["read"], "rep_id": lead["rep_id"]})
+    as_rep = {"Authorization": f"Bearer {mine.json()['key']}"}
+    own = (await handoff.client.get("/v1/reports/acceptance", params={"group_by": "rep"}, headers=as_rep)).json()
+    assert [row["group"] for row in own["rows"]] == [lead["rep_id"]]
+
+    earlier = await handoff.client.get("/v1/reports/acceptance", params={"until": "2026-01-01T00:00:00Z"})
+    assert earlier.json()["rows"] == [] and earlier.json()["total"] is None
+    backwards = await handoff.client.get(
+        "/v1/reports/acceptance", params={"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    )
+    assert backwards.status_code == 422
+    assert backwards.headers["content-type"] == "application/problem+json"
 
 
 async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(

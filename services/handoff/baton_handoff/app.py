@@ -23,6 +23,7 @@ from baton_handoff.crm.service import apply_sla_events
 from baton_handoff.leads.endpoints import router as leads_router
 from baton_handoff.models import Base
 from baton_handoff.qualification.service import apply_lead_scored
+from baton_handoff.reports.endpoints import router as reports_router
 from baton_handoff.routing.endpoints import keys_router
 from baton_handoff.routing.endpoints import router as routing_router
 from baton_handoff.routing.service import drain_queue, seed_roster
@@ -155,4 +156,5 @@ def create_app(
     app.include_router(crm_router)
     app.include_router(routing_router)
     app.include_router(keys_router)
+    app.include_router(reports_router)
     return app
