@@ -74,6 +74,8 @@ class LifecycleTransition(Base):
     """An immutable row per lifecycle transition: from, to, when, who, why, under which definitions."""
 
     __tablename__ = "lifecycle_transitions"
+    # The acceptance report reads a period's decisions (to_state sal/rejected, by time).
+    __table_args__ = (Index("ix_lifecycle_transitions_to_state_at", "to_state", "at"),)
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
