@@ -9,8 +9,9 @@ companies, plus the usual noise: students, gmail addresses, competitors, tiny co
 who will never buy.
 
 `replay()` posts the sample to the handoff API, waits for the pipeline to settle, accepts about 60%
-of the assigned leads as their rep (a stable choice per lead), lets sla-monitor catch up, and prints
-a summary. It talks to the services only through their HTTP APIs.
+of the assigned leads as their rep and rejects about 15% with a reason from the example taxonomy (a
+stable choice per lead), lets sla-monitor catch up, and prints a summary. It talks to the services
+only through their HTTP APIs.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ MAX_BATCH = 200  # the API takes up to 500 events per call
 LEAD_STATES = ("known", "mql", "assigned", "sal", "sql", "opportunity", "rejected", "recycled", "disqualified")
 MAIN_STATES = ("known", "mql", "assigned", "sal")
 ACCEPTED_STATES = ("sal", "sql", "opportunity")
+REJECTED_STATES = ("rejected", "recycled")
+# Reasons from the example definitions' taxonomy, as reps would give them.
+REJECTIONS: tuple[dict[str, str], ...] = (
+    {"reason": "bad_timing"},
+    {"reason": "no_fit", "sub_reason": "company_too_small"},
+    {"reason": "bad_timing"},
+    {"reason": "duplicate"},
+)
 CONVERSIONS = ("demo_request", "contact_sales", "free_trial_signup")
 
 # --------------------------------------------------------------------------------------------
@@ -484,8 +493,9 @@ class ReplayReport:
     settle_seconds: float = 0.0
     states: dict[str, int] = field(default_factory=dict)
     reps: dict[str, tuple[int, int]] = field(default_factory=dict)  # rep -> (assigned, accepted)
-    accept_attempted: int = 0
+    decisions_attempted: int = 0
     accepts: int = 0
+    rejects: int = 0
     clocks: dict[tuple[str, str], int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     example_ids: list[str] = field(default_factory=list)
@@ -552,10 +562,21 @@ def _chunks(items: Sequence[dict[str, Any]], size: int) -> Iterator[Sequence[dic
         yield items[i : i + size]
 
 
+def _bucket(lead_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(lead_id.encode()).digest()[:4], "big") % 10_000
+
+
 def chosen_for_acceptance(lead_id: str, share: float) -> bool:
     """Stable per lead: the same leads are accepted on every run, about `share` of them."""
-    bucket = int.from_bytes(hashlib.sha256(lead_id.encode()).digest()[:4], "big") % 10_000
-    return bucket < share * 10_000
+    return _bucket(lead_id) < share * 10_000
+
+
+def chosen_rejection(lead_id: str, *, accept_share: float, reject_share: float) -> dict[str, str] | None:
+    """Stable per lead: about `reject_share` of the leads not chosen for acceptance, and a reason."""
+    bucket = _bucket(lead_id)
+    if accept_share * 10_000 <= bucket < (accept_share + reject_share) * 10_000:
+        return REJECTIONS[bucket % len(REJECTIONS)]
+    return None
 
 
 @dataclass(frozen=True)
@@ -593,6 +614,7 @@ def replay(
     events: Sequence[dict[str, Any]],
     *,
     accept_share: float = 0.6,
+    reject_share: float = 0.15,
     batch_size: int = MAX_BATCH,
     settle_timeout: float = 180.0,
     quiet_seconds: float = 3.0,
@@ -664,9 +686,12 @@ def replay(
         )
         say(f"  {'settled' if report.settled else 'NOT settled'} after {report.settle_seconds:.1f}s")
 
-        # 3. reps accept about `accept_share` of what they were given
-        _accept(api, handoff, report, snapshot, share=accept_share)
-        say(f"  reps accepted {report.accepts} of {_count(snapshot, 'assigned')} assigned leads")
+        # 3. reps accept about `accept_share` of what they were given and reject about `reject_share`
+        _decide(api, handoff, report, snapshot, accept_share=accept_share, reject_share=reject_share)
+        say(
+            f"  reps accepted {report.accepts} and rejected {report.rejects} "
+            f"of {_count(snapshot, 'assigned')} assigned leads"
+        )
 
         # 4. let sla-monitor catch up, then read everything back
         _wait_for_clocks(
@@ -741,9 +766,11 @@ def _wait_for_settle(
     return snapshot
 
 
-def _accept(api: _Api, handoff: str, report: ReplayReport, snapshot: _Snapshot, *, share: float) -> None:
-    """Accept the chosen assigned leads as their rep. Accepted leads leave `assigned`, so when there
-    were more than one page of them, listing again shows the ones not seen yet."""
+def _decide(
+    api: _Api, handoff: str, report: ReplayReport, snapshot: _Snapshot, *, accept_share: float, reject_share: float
+) -> None:
+    """Accept or reject the chosen assigned leads as their rep. Decided leads leave `assigned`, so when
+    there were more than one page of them, listing again shows the ones not seen yet."""
     seen: set[str] = set()
     items = snapshot.items.get("assigned", [])
     total = _count(snapshot, "assigned")
@@ -756,14 +783,22 @@ def _accept(api: _Api, handoff: str, report: ReplayReport, snapshot: _Snapshot, 
             lead_id = str(item["lead_id"])
             seen.add(lead_id)
             rep_id = item.get("rep_id")
-            if not rep_id or not chosen_for_acceptance(lead_id, share):
+            rejection = chosen_rejection(lead_id, accept_share=accept_share, reject_share=reject_share)
+            if not rep_id or not (chosen_for_acceptance(lead_id, accept_share) or rejection):
                 continue
-            report.accept_attempted += 1
-            response = api.request("POST", f"{handoff}/v1/leads/{lead_id}/accept", json={"rep_id": rep_id})
-            if response.status_code == 200:
-                report.accepts += 1
-            elif response.status_code == 409 and _json(response).get("current_state") in ACCEPTED_STATES:
-                report.accepts += 1  # a retried accept whose first attempt had gone through
+            report.decisions_attempted += 1
+            verb, body, done = (
+                ("reject", {"rep_id": rep_id, **rejection}, REJECTED_STATES)
+                if rejection
+                else ("accept", {"rep_id": rep_id}, ACCEPTED_STATES)
+            )
+            response = api.request("POST", f"{handoff}/v1/leads/{lead_id}/{verb}", json=body)
+            # a 409 in the decided state: a retried call whose first attempt had gone through
+            if response.status_code == 200 or (
+                response.status_code == 409 and _json(response).get("current_state") in done
+            ):
+                report.rejects += bool(rejection)
+                report.accepts += not rejection
             else:
                 failures.append(f"{lead_id}: HTTP {response.status_code} {response.text[:200]}")
         if len(items) >= total:
@@ -771,7 +806,9 @@ def _accept(api: _Api, handoff: str, report: ReplayReport, snapshot: _Snapshot, 
         body = api.get_json(f"{handoff}/v1/leads", params={"state": "assigned", "limit": 500})
         items, total = list(body.get("items") or []), int(body.get("total", 0))
     if failures:
-        report.problems.append(f"{len(failures)} of {report.accept_attempted} accepts failed, e.g. {failures[0]}")
+        report.problems.append(
+            f"{len(failures)} of {report.decisions_attempted} accepts and rejects failed, e.g. {failures[0]}"
+        )
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -801,7 +838,7 @@ def _wait_for_clocks(
         if counts != last:
             last, stable_since = counts, now
         met = sum(n for (_, state), n in counts.items() if state == "met")
-        if counts and met >= report.accepts and now - stable_since >= quiet:
+        if counts and met >= report.accepts + report.rejects and now - stable_since >= quiet:
             break
         if now - started >= timeout:
             break
@@ -949,6 +986,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--leads", type=int, default=300)
     parser.add_argument("--weeks", type=int, default=3)
     parser.add_argument("--accept-share", type=float, default=0.6, help="share of assigned leads reps accept")
+    parser.add_argument("--reject-share", type=float, default=0.15, help="share of assigned leads reps reject")
     parser.add_argument("--settle-timeout", type=float, default=180.0, help="seconds to wait for the pipeline")
     args = parser.parse_args(argv)
     events = generate_sample(leads=args.leads, weeks=args.weeks)
@@ -957,6 +995,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             BaseUrls(args.handoff_url, args.sla_url),
             events,
             accept_share=args.accept_share,
+            reject_share=args.reject_share,
             settle_timeout=args.settle_timeout,
         )
     except DemoError as error:

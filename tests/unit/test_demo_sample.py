@@ -203,13 +203,16 @@ class FakeBaton:
     reps = ("ana.ortiz", "ben.carter", "chloe.martin", "dev.patel")
 
     def __init__(self, *, unavailable_first: int = 1) -> None:
-        self.points = load_definitions(EXAMPLE_PATH).definitions.scoring.activity_points
+        definitions = load_definitions(EXAMPLE_PATH).definitions
+        self.points = definitions.scoring.activity_points
+        self.reasons = {r.code: r.sub_reasons for r in definitions.crm.rejection_reasons}
         self.leads: dict[str, dict[str, Any]] = {}
         self.seen: set[str] = set()
         self.batch_sizes: list[int] = []
         self.received: list[dict[str, Any]] = []
         self.unavailable = unavailable_first
         self.accepts: list[tuple[str, str]] = []
+        self.rejects: list[tuple[str, str, str]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path, request.method
@@ -225,13 +228,23 @@ class FakeBaton:
             limit = int(request.url.params.get("limit", "100"))
             items = [self._row(lead) for lead in self.leads.values() if state in (None, lead["state"])]
             return httpx.Response(200, json={"items": items[:limit], "total": len(items)})
-        if method == "POST" and path.endswith("/accept"):
+        if method == "POST" and path.endswith(("/accept", "/reject")):
             lead = self.leads[path.split("/")[3]]
-            rep_id = json.loads(request.content)["rep_id"]
+            body = json.loads(request.content)
+            rep_id = body["rep_id"]
             if lead["state"] != "assigned" or rep_id != lead["rep_id"]:
                 return httpx.Response(409, json={"title": "Conflict", "current_state": lead["state"]})
-            self.accepts.append((lead["lead_id"], rep_id))
-            self._move(lead, "sal", actor=f"rep:{rep_id}")
+            if path.endswith("/accept"):
+                self.accepts.append((lead["lead_id"], rep_id))
+                self._move(lead, "sal", actor=f"rep:{rep_id}")
+            elif body["reason"] not in self.reasons or body.get("sub_reason") not in {
+                None,
+                *self.reasons[body["reason"]],
+            }:
+                return httpx.Response(422, json={"title": "Invalid rejection"})
+            else:
+                self.rejects.append((lead["lead_id"], rep_id, body["reason"]))
+                self._move(lead, "rejected", actor=f"rep:{rep_id}")
             return httpx.Response(200, json=self._row(lead))
         if method == "GET" and path.startswith("/v1/leads/") and path.endswith("/clocks"):
             lead = self.leads[path.split("/")[3]]
@@ -290,7 +303,7 @@ class FakeBaton:
 
     @staticmethod
     def _clock(lead: dict[str, Any]) -> str:
-        return "met" if lead["state"] == "sal" else "running"
+        return "met" if lead["state"] in ("sal", "rejected") else "running"
 
 
 def test_replay_sends_in_order_in_small_batches_accepts_some_and_summarises(sample: list[dict[str, Any]]) -> None:
@@ -322,7 +335,11 @@ def test_replay_sends_in_order_in_small_batches_accepts_some_and_summarises(samp
     assert all(rep == fake.leads[lead_id]["timeline"][-2]["rep_id"] for lead_id, rep in fake.accepts)
     assert report.states["sal"] == len(fake.accepts) == report.accepts
     assert sum(accepted for _, accepted in report.reps.values()) == len(fake.accepts)
-    assert report.clocks[("acceptance", "met")] == len(fake.accepts)
+    assert 0.05 < len(fake.rejects) / len(assigned_ever) < 0.3
+    assert {reason for _, _, reason in fake.rejects} >= {"bad_timing", "no_fit"}
+    assert report.states["rejected"] == len(fake.rejects) == report.rejects
+    assert not {lead for lead, _ in fake.accepts} & {lead for lead, _, _ in fake.rejects}
+    assert report.clocks[("acceptance", "met")] == len(fake.accepts) + len(fake.rejects)
 
     text = out.getvalue()
     for expected in (
@@ -357,7 +374,7 @@ def test_replay_is_idempotent_and_accepts_the_same_leads(sample: list[dict[str, 
         again = demo.replay(demo.BaseUrls("http://h", "http://s"), sample, **kwargs)
     assert again.accepted == 0
     assert again.duplicates == len(sample)
-    assert again.accepts == 0, "the chosen leads were accepted the first time"
+    assert again.accepts == again.rejects == 0, "the chosen leads were decided the first time"
     other = FakeBaton(unavailable_first=0)
     with httpx.Client(transport=httpx.MockTransport(other)) as client:
         demo.replay(
@@ -370,6 +387,7 @@ def test_replay_is_idempotent_and_accepts_the_same_leads(sample: list[dict[str, 
             sleep=lambda _: None,
         )
     assert sorted(other.accepts) == sorted(fake.accepts), "the same leads are accepted on every run"
+    assert sorted(other.rejects) == sorted(fake.rejects), "and the same rejected, for the same reasons"
 
 
 def test_replay_reports_an_unreachable_service_clearly() -> None:
