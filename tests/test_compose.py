@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pkgutil
 import posixpath
 import re
 import shlex
@@ -346,14 +347,11 @@ def exposed_metrics() -> set[str]:
     """The sample names the three services can expose: every metric they register, observed or not."""
     from prometheus_client import REGISTRY
 
-    for module in (
-        "baton_handoff.leads.service",
-        "baton_handoff.crm.service",
-        "baton_scoring.service",
-        "baton_sla_monitor.service",
-        "baton_sla_monitor.delivery",
-    ):
-        importlib.import_module(module)
+    for package in ("baton_handoff", "baton_scoring", "baton_sla_monitor"):  # no I/O at import: safe to load all
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+            if ".migrations" not in module.name and not module.name.endswith("__main__"):
+                importlib.import_module(module.name)
     from baton_handoff.crm.delivery import delivery_metrics
     from baton_handoff.routing.service import routing_metrics
     from baton_kit.metrics import kit_metrics

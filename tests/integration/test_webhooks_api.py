@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaConsumer
 from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
 from support.databases import PostgresAdmin, database_name
 from support.waits import eventually
 
@@ -230,6 +232,40 @@ async def test_hubspot_refuses_a_bad_signature_401_and_a_stale_one_400_and_store
     )
     assert_problem(tampered, 401)
     assert await handoff.count("webhook_receipts") == 0
+
+
+async def _webhook_counts(handoff: Handoff) -> Counter[tuple[str, str, str]]:
+    text = (await handoff.client.get("/metrics")).text
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "baton_handoff_webhook_responses_total":
+                counts["response", sample.labels["format"], sample.labels["status"]] += int(sample.value)
+            elif sample.name == "baton_handoff_webhook_events_total":
+                counts["events", sample.labels["format"], sample.labels["outcome"]] += int(sample.value)
+    return counts
+
+
+async def test_metrics_count_webhook_responses_by_status_and_events_by_outcome(handoff: Handoff) -> None:
+    before = await _webhook_counts(handoff)  # the registry is the process's: earlier tests counted too
+    body = fixture("hubspot_batch.json")
+    assert (await handoff.hubspot(body)).status_code == 202
+    handoff.clock.advance(timedelta(minutes=2))
+    assert (await handoff.hubspot(body)).status_code == 202  # the sender's retry: all duplicates
+    assert (await handoff.hubspot(body, secret="rotated-on-one-side-only")).status_code == 401
+    too_big = await handoff.client.post("/v1/webhooks/generic", content=b"[" * 100, headers=AUTH)
+    assert 400 <= too_big.status_code < 500  # refused (too deep) before any endpoint code ran
+
+    counted = await _webhook_counts(handoff)
+    counted.subtract(before)
+    assert {key: n for key, n in counted.items() if n} == {
+        ("response", "hubspot", "202"): 2,
+        ("response", "hubspot", "401"): 1,
+        ("response", "generic", str(too_big.status_code)): 1,
+        ("events", "hubspot", "accepted"): 6,
+        ("events", "hubspot", "duplicate"): 6,
+        ("events", "hubspot", "ignored"): 4,
+    }
 
 
 async def _signed_headers(handoff: Handoff, body: bytes) -> dict[str, str]:

@@ -39,6 +39,7 @@ from baton_handoff.webhooks.formats import (
 )
 from baton_handoff.webhooks.limits import TokenBuckets, WebhookLimits
 from baton_handoff.webhooks.mapping import Mappings, SourceMapping, load_mappings
+from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses
 from baton_handoff.webhooks.schemas import GenericWebhook, IngestResult
 from baton_handoff.webhooks.service import ingest
 from baton_handoff.webhooks.signatures import (
@@ -48,6 +49,7 @@ from baton_handoff.webhooks.signatures import (
     verify_standard_webhooks,
 )
 from baton_handoff.webhooks.signatures import StaleTimestamp as StaleSignature
+from baton_kit.db import after_commit
 from baton_kit.http import DbSession
 from baton_kit.runtime import Runtime
 
@@ -106,6 +108,7 @@ def install_ingestion(app: FastAPI, settings: HandoffSettings) -> None:
     app.add_middleware(
         WebhookLimits, max_bytes=settings.webhook_max_body_bytes, max_depth=settings.webhook_max_json_depth
     )
+    app.add_middleware(WebhookResponses)  # outermost: counts what the limits refuse too
     app.include_router(router)
 
 
@@ -115,15 +118,39 @@ def _ingestion(request: Request) -> Ingestion:
 
 
 async def _store(
-    documents: Documents, *, source: str, default: str, state: Ingestion, session: AsyncSession, runtime: Runtime
+    documents: Documents,
+    *,
+    webhook: str,
+    source: str,
+    default: str,
+    state: Ingestion,
+    session: AsyncSession,
+    runtime: Runtime,
 ) -> IngestResult:
     """Map `documents` by the source's mapping (else `default`'s) and store them."""
     if len(documents) > state.max_events:
         raise TooManyEvents(f"{len(documents)} events in one call; the limit is {state.max_events}")
     events, ignored = map_documents(documents, state.mapping(source, default=default))
-    return await ingest(
+    result = await ingest(
         session, source=source, events=events, outbox=runtime.outbox, now=runtime.clock.now(), ignored=ignored
     )
+    return _counted(session, webhook, result)
+
+
+def _counted(session: AsyncSession, webhook: str, result: IngestResult) -> IngestResult:
+    """Count the call's events by outcome once its transaction commits (a 503 counts nothing)."""
+
+    def count() -> None:
+        for outcome, n in (
+            ("accepted", result.accepted),
+            ("duplicate", result.duplicates),
+            ("ignored", result.ignored),
+        ):
+            if n:
+                WEBHOOK_EVENTS.labels(format=webhook, outcome=outcome).inc(n)
+
+    after_commit(session, count)
+    return result
 
 
 def _signature_failed(error: SignatureError | StaleSignature) -> InvalidSignature | StaleTimestamp:
@@ -191,9 +218,10 @@ async def ingest_generic(
     state.limit(f"key:{principal.key_id}", runtime)
     if len(body.events) > state.max_events:
         raise TooManyEvents(f"{len(body.events)} events in one call; the limit is {state.max_events}")
-    return await ingest(
+    result = await ingest(
         session, source=body.source, events=generic_events(body.events), outbox=runtime.outbox, now=runtime.clock.now()
     )
+    return _counted(session, "generic", result)
 
 
 @router.post(
@@ -238,7 +266,9 @@ async def ingest_hubspot(
         raise _signature_failed(error) from None
     state.limit(f"source:{HUBSPOT}", runtime)
     documents = hubspot_documents(parse_json(body))
-    return await _store(documents, source=HUBSPOT, default=HUBSPOT, state=state, session=session, runtime=runtime)
+    return await _store(
+        documents, webhook="hubspot", source=HUBSPOT, default=HUBSPOT, state=state, session=session, runtime=runtime
+    )
 
 
 @router.post(
@@ -259,7 +289,9 @@ async def ingest_segment(
     state = _ingestion(request)
     state.limit(f"key:{principal.key_id}", runtime)
     documents = segment_documents(parse_json(await request.body()))
-    return await _store(documents, source=SEGMENT, default=SEGMENT, state=state, session=session, runtime=runtime)
+    return await _store(
+        documents, webhook="segment", source=SEGMENT, default=SEGMENT, state=state, session=session, runtime=runtime
+    )
 
 
 @router.post(
@@ -297,7 +329,13 @@ async def ingest_standard_webhook(
     state.limit(f"source:{source}", runtime)
     documents = standard_webhook_documents(parse_json(body), msg_id=webhook_id)
     return await _store(
-        documents, source=source, default="standard-webhooks", state=state, session=session, runtime=runtime
+        documents,
+        webhook="standard",
+        source=source,
+        default="standard-webhooks",
+        state=state,
+        session=session,
+        runtime=runtime,
     )
 
 
@@ -363,4 +401,12 @@ async def ingest_cloudevents(
         )
     state.limit(key, runtime)
     documents = cloudevent_documents(body, content_type=request.headers.get("content-type"), headers=request.headers)
-    return await _store(documents, source=source, default="cloudevents", state=state, session=session, runtime=runtime)
+    return await _store(
+        documents,
+        webhook="cloudevents",
+        source=source,
+        default="cloudevents",
+        state=state,
+        session=session,
+        runtime=runtime,
+    )
