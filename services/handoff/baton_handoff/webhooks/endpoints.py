@@ -39,7 +39,7 @@ from baton_handoff.webhooks.formats import (
 )
 from baton_handoff.webhooks.limits import TokenBuckets, WebhookLimits
 from baton_handoff.webhooks.mapping import Mappings, SourceMapping, load_mappings
-from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses
+from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses, webhook_format
 from baton_handoff.webhooks.schemas import GenericWebhook, IngestResult
 from baton_handoff.webhooks.service import ingest
 from baton_handoff.webhooks.signatures import (
@@ -118,27 +118,23 @@ def _ingestion(request: Request) -> Ingestion:
 
 
 async def _store(
-    documents: Documents,
-    *,
-    webhook: str,
-    source: str,
-    default: str,
-    state: Ingestion,
-    session: AsyncSession,
-    runtime: Runtime,
+    documents: Documents, request: Request, *, source: str, default: str, session: AsyncSession, runtime: Runtime
 ) -> IngestResult:
     """Map `documents` by the source's mapping (else `default`'s) and store them."""
+    state = _ingestion(request)
     if len(documents) > state.max_events:
         raise TooManyEvents(f"{len(documents)} events in one call; the limit is {state.max_events}")
     events, ignored = map_documents(documents, state.mapping(source, default=default))
     result = await ingest(
         session, source=source, events=events, outbox=runtime.outbox, now=runtime.clock.now(), ignored=ignored
     )
-    return _counted(session, webhook, result)
+    return _counted(request, session, result)
 
 
-def _counted(session: AsyncSession, webhook: str, result: IngestResult) -> IngestResult:
-    """Count the call's events by outcome once its transaction commits (a 503 counts nothing)."""
+def _counted(request: Request, session: AsyncSession, result: IngestResult) -> IngestResult:
+    """Count the call's events by outcome once its transaction commits (a 503 counts nothing), under
+    the same format label as the middleware's response count."""
+    webhook = webhook_format(request.url.path)
 
     def count() -> None:
         for outcome, n in (
@@ -221,7 +217,7 @@ async def ingest_generic(
     result = await ingest(
         session, source=body.source, events=generic_events(body.events), outbox=runtime.outbox, now=runtime.clock.now()
     )
-    return _counted(session, "generic", result)
+    return _counted(request, session, result)
 
 
 @router.post(
@@ -266,9 +262,7 @@ async def ingest_hubspot(
         raise _signature_failed(error) from None
     state.limit(f"source:{HUBSPOT}", runtime)
     documents = hubspot_documents(parse_json(body))
-    return await _store(
-        documents, webhook="hubspot", source=HUBSPOT, default=HUBSPOT, state=state, session=session, runtime=runtime
-    )
+    return await _store(documents, request, source=HUBSPOT, default=HUBSPOT, session=session, runtime=runtime)
 
 
 @router.post(
@@ -289,9 +283,7 @@ async def ingest_segment(
     state = _ingestion(request)
     state.limit(f"key:{principal.key_id}", runtime)
     documents = segment_documents(parse_json(await request.body()))
-    return await _store(
-        documents, webhook="segment", source=SEGMENT, default=SEGMENT, state=state, session=session, runtime=runtime
-    )
+    return await _store(documents, request, source=SEGMENT, default=SEGMENT, session=session, runtime=runtime)
 
 
 @router.post(
@@ -329,13 +321,7 @@ async def ingest_standard_webhook(
     state.limit(f"source:{source}", runtime)
     documents = standard_webhook_documents(parse_json(body), msg_id=webhook_id)
     return await _store(
-        documents,
-        webhook="standard",
-        source=source,
-        default="standard-webhooks",
-        state=state,
-        session=session,
-        runtime=runtime,
+        documents, request, source=source, default="standard-webhooks", session=session, runtime=runtime
     )
 
 
@@ -401,12 +387,4 @@ async def ingest_cloudevents(
         )
     state.limit(key, runtime)
     documents = cloudevent_documents(body, content_type=request.headers.get("content-type"), headers=request.headers)
-    return await _store(
-        documents,
-        webhook="cloudevents",
-        source=source,
-        default="cloudevents",
-        state=state,
-        session=session,
-        runtime=runtime,
-    )
+    return await _store(documents, request, source=source, default="cloudevents", session=session, runtime=runtime)
