@@ -10,8 +10,9 @@ who will never buy.
 
 `replay()` posts the sample to the handoff API, waits for the pipeline to settle, accepts about 60%
 of the assigned leads as their rep and rejects about 15% with a reason from the example taxonomy (a
-stable choice per lead), lets sla-monitor catch up, and prints a summary. It talks to the services
-only through their HTTP APIs.
+stable choice per lead), reports later stages (SQL, opportunity, won or lost) for some accepted leads
+as a CRM would (more of them for better fit grades), lets sla-monitor catch up, and prints a summary.
+It talks to the services only through their HTTP APIs.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ SOURCE = "demo"
 SEED = 7
 DEFAULT_START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday
 MAX_BATCH = 200  # the API takes up to 500 events per call
-LEAD_STATES = ("known", "mql", "assigned", "sal", "sql", "opportunity", "rejected", "recycled", "disqualified")
+LATER_STAGES = ("sql", "opportunity", "won", "lost")  # what the CRM reports after a rep accepts
+LEAD_STATES = ("known", "mql", "assigned", "sal", *LATER_STAGES, "rejected", "recycled", "disqualified")
 MAIN_STATES = ("known", "mql", "assigned", "sal")
-ACCEPTED_STATES = ("sal", "sql", "opportunity")
+ACCEPTED_STATES = ("sal", *LATER_STAGES)
 REJECTED_STATES = ("rejected", "recycled")
 # Reasons from the example definitions' taxonomy, as reps would give them.
 REJECTIONS: tuple[dict[str, str], ...] = (
@@ -47,6 +49,15 @@ REJECTIONS: tuple[dict[str, str], ...] = (
     {"reason": "duplicate"},
 )
 CONVERSIONS = ("demo_request", "contact_sales", "free_trial_signup")
+# How far the CRM takes an accepted lead, by the lead's fit grade: the share of accepted leads that
+# become SQLs, of those that become opportunities, of those that close, and of those that are won.
+# A better fit converts better, as it does where the scoring model is calibrated.
+PROGRESS: dict[str, tuple[float, float, float, float]] = {
+    "A": (0.8, 0.7, 0.6, 0.5),
+    "B": (0.65, 0.55, 0.6, 0.35),
+    "C": (0.5, 0.4, 0.6, 0.2),
+    "D": (0.3, 0.2, 0.6, 0.1),
+}
 
 # --------------------------------------------------------------------------------------------
 # In-file reference data: small, fictional, plausible.
@@ -496,6 +507,7 @@ class ReplayReport:
     decisions_attempted: int = 0
     accepts: int = 0
     rejects: int = 0
+    stages: Counter[str] = field(default_factory=Counter)  # later stages reported as the CRM
     clocks: dict[tuple[str, str], int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     example_ids: list[str] = field(default_factory=list)
@@ -577,6 +589,24 @@ def chosen_rejection(lead_id: str, *, accept_share: float, reject_share: float) 
     if accept_share * 10_000 <= bucket < (accept_share + reject_share) * 10_000:
         return REJECTIONS[bucket % len(REJECTIONS)]
     return None
+
+
+def chosen_progress(lead_id: str, fit_grade: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """Stable per lead: the later stages the CRM reports for an accepted lead, in order, each with its
+    body (a won deal's amount, a lost one's note)."""
+    to_sql, to_opportunity, to_close, to_win = PROGRESS.get(fit_grade or "", PROGRESS["D"])
+    rng = random.Random(f"{SEED}:{lead_id}:progress")
+    calls: list[tuple[str, dict[str, Any]]] = []
+    for stage, share in (("sql", to_sql), ("opportunity", to_opportunity)):
+        if rng.random() >= share:
+            return calls
+        calls.append((stage, {}))
+    if rng.random() < to_close:
+        if rng.random() < to_win:
+            calls.append(("won", {"amount": 500 * rng.randint(24, 180), "note": "signed"}))
+        else:
+            calls.append(("lost", {"note": "chose another vendor"}))
+    return calls
 
 
 @dataclass(frozen=True)
@@ -690,7 +720,8 @@ def replay(
         _decide(api, handoff, report, snapshot, accept_share=accept_share, reject_share=reject_share)
         say(
             f"  reps accepted {report.accepts} and rejected {report.rejects} "
-            f"of {_count(snapshot, 'assigned')} assigned leads"
+            f"of {_count(snapshot, 'assigned')} assigned leads; as the CRM: "
+            + ", ".join(f"{stage} {report.stages[stage]}" for stage in LATER_STAGES)
         )
 
         # 4. let sla-monitor catch up, then read everything back
@@ -794,21 +825,42 @@ def _decide(
             )
             response = api.request("POST", f"{handoff}/v1/leads/{lead_id}/{verb}", json=body)
             # a 409 in the decided state: a retried call whose first attempt had gone through
-            if response.status_code == 200 or (
-                response.status_code == 409 and _json(response).get("current_state") in done
-            ):
-                report.rejects += bool(rejection)
-                report.accepts += not rejection
-            else:
+            if not _done(response, done):
                 failures.append(f"{lead_id}: HTTP {response.status_code} {response.text[:200]}")
+                continue
+            report.rejects += bool(rejection)
+            report.accepts += not rejection
+            if not rejection:
+                _report_stages(api, handoff, report, lead_id, item.get("fit_grade"), failures)
         if len(items) >= total:
             break
         body = api.get_json(f"{handoff}/v1/leads", params={"state": "assigned", "limit": 500})
         items, total = list(body.get("items") or []), int(body.get("total", 0))
     if failures:
         report.problems.append(
-            f"{len(failures)} of {report.decisions_attempted} accepts and rejects failed, e.g. {failures[0]}"
+            f"{len(failures)} of {report.decisions_attempted} accepts, rejects and CRM stages failed, "
+            f"e.g. {failures[0]}"
         )
+
+
+def _done(response: httpx.Response, states: Sequence[str]) -> bool:
+    """Whether a call went through: 200, or a 409 in one of `states` (a retried call whose first
+    attempt had gone through)."""
+    return response.status_code == 200 or (
+        response.status_code == 409 and _json(response).get("current_state") in states
+    )
+
+
+def _report_stages(
+    api: _Api, handoff: str, report: ReplayReport, lead_id: str, fit_grade: str | None, failures: list[str]
+) -> None:
+    """As the CRM: report the later stages `chosen_progress` picks for this accepted lead."""
+    for stage, body in chosen_progress(lead_id, fit_grade):
+        response = api.request("POST", f"{handoff}/v1/leads/{lead_id}/{stage}", json=body)
+        if not _done(response, LATER_STAGES[LATER_STAGES.index(stage) :]):
+            failures.append(f"{lead_id} {stage}: HTTP {response.status_code} {response.text[:200]}")
+            return
+        report.stages[stage] += 1
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:
@@ -972,6 +1024,7 @@ def format_summary(report: ReplayReport, base_urls: BaseUrls) -> str:
     lines.append(f"  its SLA clocks  {sla}/v1/leads/{example}/clocks")
     lines.append(f"  SLA clocks      {sla}/v1/clocks/summary")
     lines.append(f"  sales verdicts  {handoff}/v1/reports/acceptance?group_by=grade")
+    lines.append(f"  conversion      {handoff}/v1/reports/conversion?group_by=fit_grade")
     if report.problems:
         lines.append("")
         lines.append("PROBLEMS")

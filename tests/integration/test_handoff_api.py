@@ -292,6 +292,47 @@ async def test_acceptance_report_groups_sales_decisions_by_how_the_lead_qualifie
     assert backwards.headers["content-type"] == "application/problem+json"
 
 
+async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_reports(handoff: Handoff) -> None:
+    await handoff.score(*(scored(f"conv-a{n}") for n in range(3)))
+    await handoff.score(*(scored(f"conv-b{n}", fit_grade="B", engagement_band=2, grade="B2") for n in range(2)))
+    crm_reports = {
+        "conv-a0": [("accept", {}), ("sql", {}), ("opportunity", {}), ("won", {"amount": 42000})],
+        "conv-a1": [("accept", {}), ("sql", {}), ("opportunity", {}), ("lost", {"note": "went with a rival"})],
+        "conv-a2": [("accept", {})],
+        "conv-b0": [("accept", {}), ("sql", {})],
+        "conv-b1": [("reject", {"reason": "no_fit", "sub_reason": "company_too_small"})],
+    }
+    for lead, calls in crm_reports.items():
+        for call, body in calls:
+            answer = await handoff.client.post(f"/v1/leads/{lead}/{call}", json=body)
+            assert answer.status_code == 200, (lead, call, answer.text)
+    handoff.clock.advance(timedelta(minutes=1))
+
+    report = await handoff.client.get("/v1/reports/conversion", params={"group_by": "fit_grade"})
+    assert report.status_code == 200, report.text
+    body = report.json()
+    stages = ("mqls", "sal", "sql", "opportunity", "won", "lost", "rejected")
+    assert [(row["group"], *(row[stage] for stage in stages)) for row in body["rows"]] == [
+        ("A", 3, 3, 2, 2, 1, 1, 0),
+        ("B", 2, 1, 1, 0, 0, 0, 1),
+    ]
+    a_row = body["rows"][0]
+    assert (a_row["win_rate"], a_row["won_amount"], a_row["lift"]) == (0.5, 42000, pytest.approx((2 / 3) / (2 / 5)))
+    assert body["total"]["opportunity_rate"] == 0.4
+    assert body["calibration"] == {"metric": "opportunity_rate", "compared": [], "inversions": [], "verdict": "too_few"}
+
+    lead = await handoff.lead("conv-a0")
+    mine = await handoff.client.post("/v1/api-keys", json={"name": "rep", "scopes": ["read"], "rep_id": lead["rep_id"]})
+    as_rep = {"Authorization": f"Bearer {mine.json()['key']}"}
+    own = (await handoff.client.get("/v1/reports/conversion", params={"group_by": "rep"}, headers=as_rep)).json()
+    assert [row["group"] for row in own["rows"]] == [lead["rep_id"]]
+    by_segment = (await handoff.client.get("/v1/reports/conversion", params={"group_by": "segment"})).json()
+    assert by_segment["calibration"] is None and sum(row["mqls"] for row in by_segment["rows"]) == 5
+
+    before = await handoff.client.get("/v1/reports/conversion", params={"until": "2026-01-01T00:00:00Z"})
+    assert before.json()["rows"] == [] and before.json()["total"] is None
+
+
 async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(
     handoff: Handoff,
 ) -> None:

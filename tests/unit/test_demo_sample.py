@@ -201,6 +201,7 @@ class FakeBaton:
     """Just enough of the contract: scores on arrival, qualifies at 50, round-robins four reps."""
 
     reps = ("ana.ortiz", "ben.carter", "chloe.martin", "dev.patel")
+    NEXT = {"sal": ("sql",), "sql": ("opportunity",), "opportunity": ("won", "lost")}
 
     def __init__(self, *, unavailable_first: int = 1) -> None:
         definitions = load_definitions(EXAMPLE_PATH).definitions
@@ -213,6 +214,7 @@ class FakeBaton:
         self.unavailable = unavailable_first
         self.accepts: list[tuple[str, str]] = []
         self.rejects: list[tuple[str, str, str]] = []
+        self.stages: list[tuple[str, str, dict[str, Any]]] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path, method = request.url.path, request.method
@@ -245,6 +247,13 @@ class FakeBaton:
             else:
                 self.rejects.append((lead["lead_id"], rep_id, body["reason"]))
                 self._move(lead, "rejected", actor=f"rep:{rep_id}")
+            return httpx.Response(200, json=self._row(lead))
+        if method == "POST" and path.split("/")[-1] in demo.LATER_STAGES:
+            lead, stage = self.leads[path.split("/")[3]], path.split("/")[-1]
+            if stage not in self.NEXT.get(lead["state"], ()):
+                return httpx.Response(409, json={"title": "Illegal transition", "current_state": lead["state"]})
+            self.stages.append((lead["lead_id"], stage, json.loads(request.content)))
+            self._move(lead, stage, actor="crm")
             return httpx.Response(200, json=self._row(lead))
         if method == "GET" and path.startswith("/v1/leads/") and path.endswith("/clocks"):
             lead = self.leads[path.split("/")[3]]
@@ -303,7 +312,7 @@ class FakeBaton:
 
     @staticmethod
     def _clock(lead: dict[str, Any]) -> str:
-        return "met" if lead["state"] in ("sal", "rejected") else "running"
+        return "met" if lead["state"] in (*demo.ACCEPTED_STATES, "rejected") else "running"
 
 
 def test_replay_sends_in_order_in_small_batches_accepts_some_and_summarises(sample: list[dict[str, Any]]) -> None:
@@ -332,8 +341,14 @@ def test_replay_sends_in_order_in_small_batches_accepts_some_and_summarises(samp
     assigned_ever = [lead for lead in fake.leads.values() if lead["rep_id"]]
     assert len(assigned_ever) > 20
     assert 0.4 < len(fake.accepts) / len(assigned_ever) < 0.8
-    assert all(rep == fake.leads[lead_id]["timeline"][-2]["rep_id"] for lead_id, rep in fake.accepts)
-    assert report.states["sal"] == len(fake.accepts) == report.accepts
+    for lead_id, rep in fake.accepts:
+        timeline = [step["to_state"] for step in fake.leads[lead_id]["timeline"]]
+        assert rep == fake.leads[lead_id]["timeline"][timeline.index("sal") - 1]["rep_id"]
+    assert sum(report.states[state] for state in demo.ACCEPTED_STATES) == len(fake.accepts) == report.accepts
+    reported = Counter(stage for _, stage, _ in fake.stages)
+    assert report.stages == reported and reported["sql"] >= reported["opportunity"] >= 1
+    assert reported["won"] + reported["lost"] >= 1
+    assert {lead for lead, _, _ in fake.stages} <= {lead for lead, _ in fake.accepts}
     assert sum(accepted for _, accepted in report.reps.values()) == len(fake.accepts)
     assert 0.05 < len(fake.rejects) / len(assigned_ever) < 0.3
     assert {reason for _, _, reason in fake.rejects} >= {"bad_timing", "no_fit"}
@@ -413,3 +428,19 @@ def test_about_sixty_percent_are_chosen_for_acceptance_stably() -> None:
     chosen = [i for i in ids if demo.chosen_for_acceptance(i, 0.6)]
     assert 0.55 < len(chosen) / len(ids) < 0.65
     assert chosen == [i for i in ids if demo.chosen_for_acceptance(i, 0.6)]
+
+
+def test_the_crm_takes_better_fit_grades_further_in_funnel_order_stably() -> None:
+    ids = [f"lead-{i:04d}" for i in range(2_000)]
+    legal = [[], ["sql"], ["sql", "opportunity"], ["sql", "opportunity", "won"], ["sql", "opportunity", "lost"]]
+
+    def opportunity_share(grade: str) -> float:
+        paths = [demo.chosen_progress(i, grade) for i in ids]
+        assert all([stage for stage, _ in path] in legal for path in paths)
+        assert all(body["amount"] > 0 for path in paths for stage, body in path if stage == "won")
+        return sum(1 for path in paths if len(path) >= 2) / len(paths)
+
+    shares = [opportunity_share(grade) for grade in "ABCD"]
+    assert shares == sorted(shares, reverse=True) and shares[0] > 2 * shares[-1]
+    assert demo.chosen_progress("lead-0001", "A") == demo.chosen_progress("lead-0001", "A")
+    assert demo.chosen_progress("lead-0001", None) == demo.chosen_progress("lead-0001", "D")

@@ -1,4 +1,5 @@
-"""Sales acceptance report rules: grouping by what a lead looked like when it qualified, verdicts."""
+"""Report rules: sales acceptance and conversion, grouped by what a lead looked like when it qualified;
+verdicts, and calibration of the ranked groupings."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from baton_handoff.reports.rules import (
+    MIN_COHORT,
     MIN_DECIDED,
+    CalibrationVerdict,
+    Converted,
     Decided,
     GroupBy,
     Qualified,
+    Step,
     Verdict,
     acceptance,
+    calibration,
+    conversion,
+    converted,
     qualified_before,
     verdict,
 )
@@ -94,3 +102,88 @@ def test_verdict_follows_the_acceptance_norms_once_enough_leads_were_decided(
     accepted: int, decided_count: int, expected: Verdict
 ) -> None:
     assert verdict(accepted, decided_count) == expected
+
+
+# --- conversion ---
+
+FUNNEL = ("assigned", "sal", "sql", "opportunity")
+
+
+def followed(fit_grade: str, band: int, *states: str, rep: str = "r1", amount: float | None = None) -> Converted:
+    steps = [Step(state, rep if state == "assigned" else None, amount if state == "won" else None) for state in states]
+    return converted(mql(fit_grade, band), "smb", steps)
+
+
+def test_an_mql_is_followed_up_to_the_leads_next_mql_and_held_by_the_last_rep() -> None:
+    steps = [
+        Step("assigned", "ana"),
+        Step("assigned", "ben"),  # reassigned
+        Step("rejected", "ben"),
+        Step("recycled"),
+        Step("mql"),  # qualified again: what follows answers the new MQL
+        Step("assigned", "cleo"),
+        Step("sal", "cleo"),
+    ]
+    first = converted(mql("B", 2), "smb", steps)
+    assert first.reached == {"assigned", "rejected", "recycled"}
+    assert first.rep_id == "ben"
+    again = converted(mql("A", 3), "smb", steps[5:])
+    assert again.reached == {"assigned", "sal"} and again.rep_id == "cleo"
+
+
+def test_conversion_counts_every_lead_that_passed_a_stage_with_rates_win_rate_and_amount() -> None:
+    cohort = [
+        followed("A", 3, *FUNNEL, "won", amount=40_000),
+        followed("A", 3, *FUNNEL, "won", amount=12_500.5),
+        followed("A", 2, *FUNNEL, "lost"),
+        followed("A", 2, *FUNNEL),  # an open opportunity
+        followed("A", 2, "assigned", "sal"),
+        followed("A", 2, "assigned", "rejected", "recycled"),
+        followed("B", 2, "assigned", "sal", "sql"),
+        followed("B", 2, "assigned", "rejected", "disqualified"),
+    ]
+    rows = {row.group: row for row in conversion(cohort, by=GroupBy.FIT_GRADE)}
+    a = rows["A"]
+    assert (a.mqls, a.sal, a.sql, a.opportunity, a.won, a.lost, a.rejected) == (6, 5, 4, 4, 2, 1, 1)
+    assert (a.sal_rate, a.opportunity_rate) == (pytest.approx(5 / 6), pytest.approx(4 / 6))
+    assert a.win_rate == pytest.approx(2 / 3)
+    assert a.won_amount == 52_500.5
+    assert a.lift == pytest.approx((4 / 6) / (4 / 8))  # against the whole cohort's 4 opportunities in 8
+    b = rows["B"]
+    assert (b.mqls, b.sql, b.opportunity, b.disqualified, b.win_rate, b.lift) == (2, 1, 0, 1, None, 0)
+    assert [row.group for row in conversion(cohort, by=GroupBy.ENGAGEMENT_BAND)] == ["2", "3"]
+
+
+def cohort_of(grade: str, mqls: int, opportunities: int) -> list[Converted]:
+    return [followed(grade, 3, *FUNNEL) for _ in range(opportunities)] + [
+        followed(grade, 3, "assigned", "sal") for _ in range(mqls - opportunities)
+    ]
+
+
+def test_calibration_reports_a_lower_grade_that_converts_better_beyond_chance() -> None:
+    cohort = cohort_of("A", 40, 6) + cohort_of("B", 40, 18) + cohort_of("C", 40, 2)
+    result = calibration(conversion(cohort, by=GroupBy.FIT_GRADE), by=GroupBy.FIT_GRADE)
+    assert result is not None
+    assert result.verdict == CalibrationVerdict.INVERTED
+    assert result.compared == ["A", "B", "C"]
+    [inversion] = result.inversions
+    assert (inversion.better, inversion.worse) == ("A", "B")
+    assert (inversion.better_rate, inversion.worse_rate) == (0.15, 0.45)
+    assert inversion.p_value < 0.01
+
+
+def test_calibration_does_not_call_a_gap_chance_explains_an_inversion() -> None:
+    cohort = cohort_of("A", 40, 8) + cohort_of("B", 40, 10)  # 20% against 25%: p is about 0.3
+    result = calibration(conversion(cohort, by=GroupBy.FIT_GRADE), by=GroupBy.FIT_GRADE)
+    assert result is not None
+    assert (result.verdict, result.inversions) == (CalibrationVerdict.CALIBRATED, [])
+
+
+def test_calibration_compares_only_groups_with_enough_mqls_and_only_ranked_groupings() -> None:
+    small = cohort_of("A", MIN_COHORT - 1, 0) + cohort_of("B", MIN_COHORT, 20)
+    result = calibration(conversion(small, by=GroupBy.FIT_GRADE), by=GroupBy.FIT_GRADE)
+    assert result is not None and (result.compared, result.verdict) == (["B"], CalibrationVerdict.TOO_FEW)
+    no_pipeline = cohort_of("A", MIN_COHORT, 0) + cohort_of("B", MIN_COHORT, 0)
+    result = calibration(conversion(no_pipeline, by=GroupBy.FIT_GRADE), by=GroupBy.FIT_GRADE)
+    assert result is not None and result.verdict == CalibrationVerdict.TOO_FEW
+    assert calibration(conversion(small, by=GroupBy.SEGMENT), by=GroupBy.SEGMENT) is None

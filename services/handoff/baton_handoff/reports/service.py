@@ -1,4 +1,5 @@
-"""Reads for the reports: sales' decisions in a period, each with the MQL it answers."""
+"""Reads for the reports: sales' decisions in a period, each with the MQL it answers; a period's
+MQLs, each with every transition its lead made after it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import aliased
 
 from baton_contracts.events import LeadState
 from baton_handoff.models import Lead, LifecycleTransition
-from baton_handoff.reports.rules import Decided, Qualified, qualified_before
+from baton_handoff.reports.rules import Converted, Decided, Qualified, Step, converted, qualified_before
 
 
 async def decisions(
@@ -48,3 +49,37 @@ async def decisions(
         )
         for row, segment, mqls in found.values()
     ]
+
+
+async def cohort(
+    session: AsyncSession, *, since: datetime, until: datetime, rep_id: str | None = None, team_id: str | None = None
+) -> list[Converted]:
+    """The MQLs made in [since, until), each followed to the lead's next MQL; optionally only those a
+    rep held last, or a team's."""
+    mql, later = aliased(LifecycleTransition), aliased(LifecycleTransition)
+    query = (
+        select(
+            mql.id,
+            mql.at,
+            mql.details,
+            mql.definitions_version,
+            Lead.segment,
+            later.to_state,
+            later.rep_id,
+            later.details,
+        )
+        .join(Lead, Lead.lead_id == mql.lead_id)
+        # A lead's transitions are numbered in the order it made them, whatever their timestamps.
+        .outerjoin(later, and_(later.lead_id == mql.lead_id, later.id > mql.id))
+        .where(mql.to_state == LeadState.MQL, mql.at >= since, mql.at < until)
+        .order_by(mql.id, later.id)
+    )
+    if team_id is not None:
+        query = query.where(Lead.team_id == team_id)
+    found: dict[int, tuple[Qualified, str | None, list[Step]]] = {}
+    for mql_id, at, details, version, segment, to_state, step_rep, step_details in await session.execute(query):
+        _, _, steps = found.setdefault(mql_id, (Qualified(at, details or {}, version), segment, []))
+        if to_state is not None:
+            steps.append(Step(to_state, step_rep, (step_details or {}).get("amount")))
+    followed = [converted(qualified, segment, steps) for qualified, segment, steps in found.values()]
+    return [mql for mql in followed if rep_id is None or mql.rep_id == rep_id]
