@@ -1,0 +1,331 @@
+"""What a candidate definitions file would do in the handoff: which leads would be MQLs, who would get
+them, and how many of them sales would likely accept. Reads the database, never writes it.
+
+Each lead is taken as the handoff holds it now (its latest `lead.scored`, profile and first source)
+and put through the qualification gate and the router of both definitions as if it were new. The
+rotations start afresh, in the order the leads were scored, without caps, working hours or
+out-of-office: those depend on when leads arrive, which a replay cannot reproduce. Account owners,
+routing rules, teams, weights and inactive reps all count. The roster is the live one (API edits
+kept), plus any team or rep the definitions add, as at start-up (`seed_roster`).
+
+Acceptance is forecast from sales' own decisions in the period: each fit grade's acceptance rate,
+or the overall rate for a grade with fewer than `MIN_DECIDED` decisions.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_contracts.definitions import LoadedDefinitions
+from baton_contracts.events import LeadScored, LeadState
+from baton_handoff.models import Account, Lead, Rep
+from baton_handoff.qualification.rules import Outcome, qualify
+from baton_handoff.reports import service as reports
+from baton_handoff.reports.rules import MIN_DECIDED, GroupBy, grouped
+from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState, TeamState, match_account, route
+from baton_handoff.routing.service import RoutingContext, lead_facts, prefetch_sources
+
+QUEUE = "(queue)"
+"""Where a lead nobody could take goes, in the per-rep counts."""
+SOURCES_PER_QUERY = 500
+
+
+@dataclass(frozen=True)
+class SimulatedLead:
+    """A lead as the simulation takes it: what scoring last said, and what routing reads."""
+
+    scored: LeadScored
+    facts: LeadFacts
+
+
+@dataclass(frozen=True)
+class RosterRep:
+    rep_id: str
+    team_id: str
+    weight: float = 1.0
+    active: bool = True
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What one definitions file does with the leads."""
+
+    version: str
+    qualified: dict[str, str]  # lead -> the qualification rule that made it an MQL
+    routed: dict[str, str]  # lead -> rep (`QUEUE` when nobody could take it)
+    by_fit_grade: dict[str, int]
+    by_team: dict[str, int]
+    by_route: dict[str, int]  # how: account_owner, rule:<name>, default_team, fallback_queue
+    expected_acceptance: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "mqls": len(self.qualified),
+            "by_fit_grade": self.by_fit_grade,
+            "by_rule": _counted(self.qualified.values()),
+            "by_team": self.by_team,
+            "by_rep": _counted(self.routed.values()),
+            "by_route": self.by_route,
+            "expected_acceptance": self.expected_acceptance,
+        }
+
+
+@dataclass(frozen=True)
+class Override:
+    """A rep the candidate definitions describe otherwise than the live roster, which wins."""
+
+    rep_id: str
+    field: str
+    live: object
+    definitions: object
+
+
+@dataclass(frozen=True)
+class HandoffSimulation:
+    leads: int
+    at: datetime
+    current: Outcomes
+    candidate: Outcomes
+    overrides: list[Override]
+
+    @property
+    def gained(self) -> list[str]:
+        return sorted(self.candidate.qualified.keys() - self.current.qualified.keys())
+
+    @property
+    def lost(self) -> list[str]:
+        return sorted(self.current.qualified.keys() - self.candidate.qualified.keys())
+
+    @property
+    def moved(self) -> list[tuple[str, str, str]]:
+        """MQLs under both whose rep would change: (lead, current rep, candidate rep)."""
+        both = sorted(self.current.routed.keys() & self.candidate.routed.keys())
+        return [
+            (lead, self.current.routed[lead], self.candidate.routed[lead])
+            for lead in both
+            if self.current.routed[lead] != self.candidate.routed[lead]
+        ]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "leads": self.leads,
+            "at": self.at.isoformat(),
+            "current": self.current.as_dict(),
+            "candidate": self.candidate.as_dict(),
+            "gained": self.gained,
+            "lost": self.lost,
+            "moved": [{"lead_id": lead, "current": was, "candidate": now} for lead, was, now in self.moved],
+            "roster_overrides": [override.__dict__ for override in self.overrides],
+        }
+
+
+def simulate(
+    leads: Sequence[SimulatedLead],
+    *,
+    current: LoadedDefinitions,
+    candidate: LoadedDefinitions,
+    roster: Sequence[RosterRep],
+    accounts: Sequence[AccountRecord],
+    acceptance: Mapping[str, tuple[int, int]],
+    at: datetime,
+) -> HandoffSimulation:
+    """Both definitions over the same leads, roster, accounts and sales history. Pure."""
+    ordered = sorted(leads, key=lambda lead: (lead.scored.scored_at, lead.scored.lead_id))
+    return HandoffSimulation(
+        leads=len(leads),
+        at=at,
+        current=outcomes(ordered, current, roster=roster, accounts=accounts, acceptance=acceptance, at=at),
+        candidate=outcomes(ordered, candidate, roster=roster, accounts=accounts, acceptance=acceptance, at=at),
+        overrides=overrides(roster, candidate),
+    )
+
+
+def overrides(live: Sequence[RosterRep], definitions: LoadedDefinitions) -> list[Override]:
+    """Where the definitions' reps differ from the live roster. Start-up adds new reps but keeps the
+    live ones as they are (the API edits them), so such a change needs `PUT /v1/reps/{rep_id}`."""
+    by_id = {rep.rep_id: rep for rep in live}
+    found: list[Override] = []
+    for rep in definitions.definitions.routing.reps:
+        held = by_id.get(rep.id)
+        if held is None:
+            continue
+        for name, live_value, wanted in (("team_id", held.team_id, rep.team), ("weight", held.weight, rep.weight)):
+            if live_value != wanted:
+                found.append(Override(rep.id, name, live_value, wanted))
+    return found
+
+
+def outcomes(
+    leads: Sequence[SimulatedLead],
+    definitions: LoadedDefinitions,
+    *,
+    roster: Sequence[RosterRep],
+    accounts: Sequence[AccountRecord],
+    acceptance: Mapping[str, tuple[int, int]],
+    at: datetime,
+) -> Outcomes:
+    """Qualify each lead as if new and route the MQLs in order through fresh rotations."""
+    rules, routing = definitions.definitions.qualification, definitions.definitions.routing
+    reps = {
+        rep.rep_id: RepState(rep.rep_id, rep.team_id, rep.weight, rep.active) for rep in _roster(roster, definitions)
+    }
+    virtual_times: dict[str, float] = {}
+    qualified: dict[str, str] = {}
+    routed: dict[str, str] = {}
+    fit_grades: Counter[str] = Counter()
+    teams: Counter[str] = Counter()
+    routes: Counter[str] = Counter()
+    for lead in leads:
+        decision = qualify(state=LeadState.KNOWN, scored=lead.scored, rules=rules, now=at)
+        if decision.outcome != Outcome.MQL:
+            continue
+        lead_id = lead.scored.lead_id
+        qualified[lead_id] = decision.rule
+        fit_grades[lead.scored.fit_grade or "(none)"] += 1
+        account = match_account(
+            domain=lead.facts.domain, company=lead.facts.company, accounts=accounts, config=routing.account_matching
+        )
+        team_states = {
+            team_id: TeamState(team_id, virtual_times.get(team_id, 0.0), tuple(members))
+            for team_id, members in _by_team(reps.values()).items()
+        }
+        decided, pick = route(
+            lead.facts, definitions=routing, account=account, reps_by_id=reps, teams=team_states, now=at
+        )
+        if pick is not None and decided.team_id is not None:
+            for rep_id, lifted in pick.lifted.items():
+                reps[rep_id] = replace(reps[rep_id], pass_value=lifted)
+            reps[pick.rep_id] = replace(reps[pick.rep_id], pass_value=pick.pass_after)
+            virtual_times[decided.team_id] = max(virtual_times.get(decided.team_id, 0.0), pick.virtual_time)
+        routed[lead_id] = decided.rep_id or QUEUE
+        teams[decided.team_id or "(none)"] += 1
+        routes[decided.rule] += 1
+    return Outcomes(
+        version=definitions.version,
+        qualified=qualified,
+        routed=routed,
+        by_fit_grade=dict(sorted(fit_grades.items())),
+        by_team=dict(sorted(teams.items())),
+        by_route=dict(sorted(routes.items())),
+        expected_acceptance=forecast(fit_grades, acceptance),
+    )
+
+
+def forecast(mqls_by_fit_grade: Mapping[str, int], acceptance: Mapping[str, tuple[int, int]]) -> float | None:
+    """The share of these MQLs sales would accept, at each fit grade's past rate (accepted, decided);
+    a grade with fewer than `MIN_DECIDED` decisions takes the overall rate. None without any history."""
+    accepted = sum(a for a, _ in acceptance.values())
+    decided = sum(d for _, d in acceptance.values())
+    total = sum(mqls_by_fit_grade.values())
+    if not decided or not total:
+        return None
+    overall = accepted / decided
+
+    def rate(grade: str) -> float:
+        a, d = acceptance.get(grade, (0, 0))
+        return a / d if d >= MIN_DECIDED else overall
+
+    return sum(n * rate(grade) for grade, n in mqls_by_fit_grade.items()) / total
+
+
+def _roster(live: Sequence[RosterRep], definitions: LoadedDefinitions) -> list[RosterRep]:
+    """The live roster, plus the definitions' reps it does not have yet (as `seed_roster` would add them)."""
+    known = {rep.rep_id for rep in live}
+    added = [RosterRep(r.id, r.team, r.weight) for r in definitions.definitions.routing.reps if r.id not in known]
+    return [*live, *added]
+
+
+def _by_team(reps: Iterable[RepState]) -> dict[str, list[RepState]]:
+    teams: dict[str, list[RepState]] = {}
+    for rep in reps:
+        teams.setdefault(rep.team_id, []).append(rep)
+    return teams
+
+
+def _counted(values: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(values).items()))
+
+
+# --- reading the handoff's database ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stored:
+    leads: list[SimulatedLead]
+    roster: list[RosterRep]
+    accounts: list[AccountRecord]
+    acceptance: dict[str, tuple[int, int]]  # fit grade -> (accepted, decided)
+
+
+async def load(
+    session: AsyncSession,
+    *,
+    definitions: LoadedDefinitions,
+    since: datetime | None,
+    until: datetime,
+    acceptance_since: datetime,
+) -> Stored:
+    """The leads last scored in [since, until] (all before `until` without `since`), the roster, the
+    accounts, and sales' decisions in [acceptance_since, until) by fit grade."""
+    rows = [
+        lead
+        for lead in await session.scalars(select(Lead).order_by(Lead.lead_id))
+        if lead.scoring and _in_window(datetime.fromisoformat(lead.scoring["scored_at"]), since, until)
+    ]
+    ctx = RoutingContext(definitions=definitions)
+    for start in range(0, len(rows), SOURCES_PER_QUERY):
+        await prefetch_sources(session, ctx, [lead.lead_id for lead in rows[start : start + SOURCES_PER_QUERY]])
+    leads = [SimulatedLead(_scored(lead), await lead_facts(session, lead, ctx)) for lead in rows]
+    roster = [
+        RosterRep(*row)
+        for row in await session.execute(select(Rep.rep_id, Rep.team_id, Rep.weight, Rep.active).order_by(Rep.rep_id))
+    ]
+    accounts = [
+        AccountRecord(*row)
+        for row in await session.execute(
+            select(Account.account_id, Account.name, Account.domain, Account.owner_rep_id, Account.employees)
+        )
+    ]
+    decisions = await reports.decisions(session, since=acceptance_since, until=until)
+    acceptance = {
+        grade: (sum(d.accepted for d in members), len(members))
+        for grade, members in grouped(decisions, GroupBy.FIT_GRADE).items()
+    }
+    return Stored(leads, roster, accounts, acceptance)
+
+
+def _in_window(moment: datetime, since: datetime | None, until: datetime) -> bool:
+    return moment <= until and (since is None or moment >= since)
+
+
+def _scored(lead: Lead) -> LeadScored:
+    """The lead's latest `lead.scored`, as `qualification.service._keep_score` kept it."""
+    scoring = lead.scoring or {}
+    return LeadScored.model_validate(
+        {
+            **{
+                key: value
+                for key in ("fit_score", "engagement_score", "demand_state", "account")
+                if (value := scoring.get(key)) is not None
+            },
+            "lead_id": lead.lead_id,
+            "score": lead.score,
+            "fit_grade": lead.fit_grade,
+            "engagement_band": lead.engagement_band,
+            "grade": lead.grade,
+            "disqualifiers": scoring.get("disqualifiers") or [],
+            "high_intent": scoring.get("high_intent") or [],
+            "profile": lead.profile,
+            "contributions": lead.score_explanation or [],
+            "scored_at": scoring["scored_at"],
+            "definitions_version": scoring.get("definitions_version") or lead.definitions_version,
+        }
+    )
