@@ -4,14 +4,19 @@ contract, idempotency keys, API-key scopes, routing through the roster API."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from test_handoff_harness import Handoff, running_handoff, scored
+from test_handoff_harness import ICP_PROFILE, T0, Handoff, running_handoff, scored
 
 
 @pytest.fixture
@@ -331,6 +336,44 @@ async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_rep
 
     before = await handoff.client.get("/v1/reports/conversion", params={"until": "2026-01-01T00:00:00Z"})
     assert before.json()["rows"] == [] and before.json()["total"] is None
+
+
+async def test_simulate_reads_the_handoffs_database_and_says_what_a_candidate_would_change(
+    handoff: Handoff, tmp_path: Path
+) -> None:
+    paris = {**ICP_PROFILE, "country": "FR"}
+    await handoff.score(*(scored(f"sim-us{n}") for n in range(4)))
+    await handoff.score(*(scored(f"sim-fr{n}", profile=paris) for n in range(2)))
+    await handoff.score(*(scored(f"sim-b{n}", fit_grade="B", engagement_band=2, grade="B2") for n in range(2)))
+    assert (await handoff.client.post("/v1/leads/sim-us0/accept", json={})).status_code == 200
+    document = yaml.safe_load((tmp_path / "definitions.yaml").read_text())
+    document["qualification"]["matrix"] = {"A": 2, "B": 3, "C": 3}
+    document["routing"]["teams"].append({"id": "emea", "name": "EMEA"})
+    document["routing"]["rules"] = [{"name": "emea", "when": {"countries": ["FR"]}, "team": "emea"}]
+    document["routing"]["reps"].append({"id": "eva.kowalski", "name": "Eva", "email": "eva@x.example", "team": "emea"})
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(yaml.safe_dump(document))
+
+    command = [sys.executable, "-m", "baton_handoff", "simulate", "--candidate", str(candidate)]
+    command += ["--current", str(tmp_path / "definitions.yaml"), "--until", (T0 + timedelta(days=1)).isoformat()]
+    env = {**os.environ, "DATABASE_URL": handoff.app.state.runtime.settings.database_url}
+    done = await asyncio.to_thread(subprocess.run, [*command, "--json"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["leads"] == 8
+    assert (report["current"]["mqls"], report["candidate"]["mqls"]) == (8, 6)
+    assert report["lost"] == ["sim-b0", "sim-b1"] and report["gained"] == []
+    assert report["candidate"]["by_team"] == {"default": 4, "emea": 2}
+    assert report["candidate"]["by_rep"]["eva.kowalski"] == 2
+    assert report["current"]["expected_acceptance"] == 1.0  # one decision so far: an accept
+    text = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True)
+    assert "MQLs: 8 -> 6 (gained 0, lost 2)" in text.stdout, text.stdout + text.stderr
+    assert "team: default 8 -> 4, emea 0 -> 2" in text.stdout
+
+    missing = await asyncio.to_thread(
+        subprocess.run, [*command[:5], str(tmp_path / "nope.yaml")], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr
 
 
 async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(

@@ -1,0 +1,123 @@
+"""The handoff's `simulate`, pure: MQLs under both definitions, who would get them, expected acceptance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+
+from baton_contracts.definitions import EXAMPLE_PATH, LoadedDefinitions, parse_definitions
+from baton_contracts.events import LeadScored
+from baton_handoff.reports.rules import MIN_DECIDED
+from baton_handoff.routing.rules import AccountRecord, LeadFacts
+from baton_handoff.simulate import QUEUE, RosterRep, SimulatedLead, forecast, simulate
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+ROSTER = [
+    RosterRep("ana.ortiz", "default"),
+    RosterRep("ben.carter", "default"),
+    RosterRep("chloe.martin", "default"),
+    RosterRep("dev.patel", "default"),
+]
+
+
+def definitions(**sections: dict[str, Any]) -> LoadedDefinitions:
+    document = yaml.safe_load(EXAMPLE_PATH.read_text())
+    for section, values in sections.items():
+        document[section] = {**document[section], **values}
+    return parse_definitions(yaml.safe_dump(document).encode())
+
+
+CURRENT = definitions()
+
+
+def lead(
+    n: int, fit_grade: str = "A", band: int = 3, *, country: str = "US", domain: str | None = None
+) -> SimulatedLead:
+    lead_id = f"lead-{n:03d}"
+    scored = LeadScored(
+        lead_id=lead_id,
+        score=80,
+        fit_grade=fit_grade,  # type: ignore[arg-type]
+        engagement_band=band,
+        grade=f"{fit_grade}{band}",
+        profile={"email": f"{lead_id}@acme.example", "company": "Acme", "country": country},  # type: ignore[arg-type]
+        scored_at=T0 + timedelta(minutes=n),
+        definitions_version="sha256:scoring",
+    )
+    return SimulatedLead(scored, LeadFacts(lead_id, country=country, domain=domain or f"co{n}.example", company="Acme"))
+
+
+def run(leads: list[SimulatedLead], candidate: LoadedDefinitions, **kwargs: Any) -> Any:
+    options: dict[str, Any] = {"roster": ROSTER, "accounts": [], "acceptance": {}, "at": T0 + timedelta(days=1)}
+    return simulate(leads, current=CURRENT, candidate=candidate, **{**options, **kwargs})
+
+
+def test_a_stricter_matrix_loses_the_leads_below_it_and_counts_mqls_by_fit_grade() -> None:
+    leads = [lead(1, "A", 2), lead(2, "B", 2), lead(3, "B", 3), lead(4, "C", 3), lead(5, "D", 4)]
+    stricter = definitions(qualification={"matrix": {"A": 2, "B": 3, "C": 4}})
+    report = run(leads, stricter)
+    assert report.current.by_fit_grade == {"A": 1, "B": 2, "C": 1}  # D never qualifies in the example
+    assert report.candidate.by_fit_grade == {"A": 1, "B": 1}
+    assert (report.gained, report.lost) == ([], ["lead-002", "lead-004"])
+    assert report.as_dict()["candidate"]["by_rule"] == {"matrix": 2}
+
+
+def test_the_rotation_shares_mqls_by_weight_and_skips_inactive_reps() -> None:
+    leads = [lead(n) for n in range(12)]
+    roster = [
+        RosterRep("ana.ortiz", "default", 2.0),
+        RosterRep("ben.carter", "default"),
+        RosterRep("chloe.martin", "default"),
+        RosterRep("dev.patel", "default", active=False),
+    ]
+    report = run(leads, CURRENT, roster=roster)
+    assert report.current.as_dict()["by_rep"] == {"ana.ortiz": 6, "ben.carter": 3, "chloe.martin": 3}
+    assert report.moved == []  # same definitions, same leads in the same order: the same reps
+
+
+def test_a_new_rule_and_team_take_their_leads_and_the_live_roster_overrides_the_candidates_reps() -> None:
+    leads = [lead(n, country="FR" if n % 2 else "US") for n in range(8)]
+    routing = yaml.safe_load(EXAMPLE_PATH.read_text())["routing"]
+    reps = [{**rep, "team": "emea"} if rep["id"] == "chloe.martin" else rep for rep in routing["reps"]]
+    reps.append({"id": "eva.kowalski", "name": "Eva Kowalski", "email": "eva@northwind.example", "team": "emea"})
+    candidate = definitions(
+        routing={
+            "teams": [*routing["teams"], {"id": "emea", "name": "EMEA"}],
+            "rules": [{"name": "emea", "when": {"countries": ["FR", "DE"]}, "team": "emea"}],
+            "reps": reps,
+        }
+    )
+    report = run(leads, candidate)
+    assert report.candidate.by_team == {"default": 4, "emea": 4}
+    assert report.candidate.by_route == {"default_team": 4, "rule:emea": 4}
+    by_rep = report.candidate.as_dict()["by_rep"]
+    assert by_rep["eva.kowalski"] == 4, "the live roster keeps chloe.martin in default; only the new rep is in emea"
+    assert {(o.rep_id, o.field, o.live, o.definitions) for o in report.overrides} == {
+        ("chloe.martin", "team_id", "default", "emea")
+    }
+    assert {lead_id for lead_id, _, now in report.moved if now == "eva.kowalski"} == {
+        f"lead-{n:03d}" for n in range(1, 8, 2)
+    }
+
+
+def test_account_owners_get_their_accounts_leads_and_a_team_without_reps_queues() -> None:
+    owned = lead(1, domain="lumenstack.io")
+    accounts = [AccountRecord("acc-1", "Lumenstack", "lumenstack.io", owner_rep_id="ben.carter")]
+    nobody = definitions(routing={"default_team": "nobody", "teams": [{"id": "nobody", "name": "Empty"}]})
+    report = run([owned, lead(2)], nobody, accounts=accounts)
+    assert report.candidate.routed == {"lead-001": "ben.carter", "lead-002": QUEUE}
+    assert report.candidate.by_route == {"account_owner": 1, "fallback_queue": 1}
+
+
+def test_expected_acceptance_weighs_each_fit_grades_rate_by_the_mqls_of_that_grade() -> None:
+    history = {"A": (27, 30), "B": (15, 30), "C": (1, 2)}  # overall 43 of 62
+    assert forecast({"A": 10}, history) == pytest.approx(0.9)
+    assert forecast({"A": 10, "B": 10}, history) == pytest.approx(0.7)
+    assert forecast({"C": 4}, history) == pytest.approx(43 / 62), f"fewer than {MIN_DECIDED}: the overall rate"
+    assert forecast({"A": 3}, {}) is None
+    assert forecast({}, history) is None
+    report = run([lead(1, "A"), lead(2, "B", 2)], CURRENT, acceptance=history)
+    assert report.current.expected_acceptance == pytest.approx(0.7)
