@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 import structlog
@@ -21,6 +21,8 @@ from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from baton_kit.aio import sleep_or_stop
+
+T = TypeVar("T")
 
 log = structlog.get_logger(__name__)
 
@@ -175,6 +177,16 @@ async def read_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncI
         connection = await connection.execution_options(**options)
         async with connection.begin(), sessions(bind=connection) as session:
             yield session
+
+
+async def read_once(database_url: str, read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """`read` in one `read_transaction` on an engine of its own: for commands that must not write."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        async with read_transaction(session_factory(engine)) as session:
+            return await read(session)
+    finally:
+        await engine.dispose()
 
 
 async def sqlite_autocommit(sessions: async_sessionmaker[AsyncSession], sql: str, params: Sequence[Any]) -> None:

@@ -298,6 +298,9 @@ async def test_acceptance_report_groups_sales_decisions_by_how_the_lead_qualifie
 
 
 async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_reports(handoff: Handoff) -> None:
+    await handoff.caught_up()  # other tests' leads on the shared broker qualify at an earlier moment
+    handoff.clock.advance(timedelta(days=1))
+    period = {"since": handoff.clock.now().isoformat()}
     await handoff.score(*(scored(f"conv-a{n}") for n in range(3)))
     await handoff.score(*(scored(f"conv-b{n}", fit_grade="B", engagement_band=2, grade="B2") for n in range(2)))
     crm_reports = {
@@ -313,7 +316,7 @@ async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_rep
             assert answer.status_code == 200, (lead, call, answer.text)
     handoff.clock.advance(timedelta(minutes=1))
 
-    report = await handoff.client.get("/v1/reports/conversion", params={"group_by": "fit_grade"})
+    report = await handoff.client.get("/v1/reports/conversion", params={"group_by": "fit_grade", **period})
     assert report.status_code == 200, report.text
     body = report.json()
     stages = ("mqls", "sal", "sql", "opportunity", "won", "lost", "rejected")
@@ -329,9 +332,11 @@ async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_rep
     lead = await handoff.lead("conv-a0")
     mine = await handoff.client.post("/v1/api-keys", json={"name": "rep", "scopes": ["read"], "rep_id": lead["rep_id"]})
     as_rep = {"Authorization": f"Bearer {mine.json()['key']}"}
-    own = (await handoff.client.get("/v1/reports/conversion", params={"group_by": "rep"}, headers=as_rep)).json()
+    own = (
+        await handoff.client.get("/v1/reports/conversion", params={"group_by": "rep", **period}, headers=as_rep)
+    ).json()
     assert [row["group"] for row in own["rows"]] == [lead["rep_id"]]
-    by_segment = (await handoff.client.get("/v1/reports/conversion", params={"group_by": "segment"})).json()
+    by_segment = (await handoff.client.get("/v1/reports/conversion", params={"group_by": "segment", **period})).json()
     assert by_segment["calibration"] is None and sum(row["mqls"] for row in by_segment["rows"]) == 5
 
     before = await handoff.client.get("/v1/reports/conversion", params={"until": "2026-01-01T00:00:00Z"})
@@ -341,10 +346,14 @@ async def test_conversion_report_follows_each_mql_through_the_stages_the_crm_rep
 async def test_simulate_reads_the_handoffs_database_and_says_what_a_candidate_would_change(
     handoff: Handoff, tmp_path: Path
 ) -> None:
+    # Scored and decided at a moment of their own: other tests' leads on the shared broker fall outside.
+    at = T0 + timedelta(days=3, minutes=17)
+    handoff.clock.advance(at - T0)
     paris = {**ICP_PROFILE, "country": "FR"}
-    await handoff.score(*(scored(f"sim-us{n}") for n in range(4)))
-    await handoff.score(*(scored(f"sim-fr{n}", profile=paris) for n in range(2)))
-    await handoff.score(*(scored(f"sim-b{n}", fit_grade="B", engagement_band=2, grade="B2") for n in range(2)))
+    await handoff.score(*(scored(f"sim-us{n}", scored_at=at) for n in range(4)))
+    await handoff.score(*(scored(f"sim-fr{n}", profile=paris, scored_at=at) for n in range(2)))
+    b2 = {"fit_grade": "B", "engagement_band": 2, "grade": "B2", "scored_at": at}
+    await handoff.score(*(scored(f"sim-b{n}", **b2) for n in range(2)))
     assert (await handoff.client.post("/v1/leads/sim-us0/accept", json={})).status_code == 200
     document = yaml.safe_load((tmp_path / "definitions.yaml").read_text())
     document["qualification"]["matrix"] = {"A": 2, "B": 3, "C": 3}
@@ -355,7 +364,8 @@ async def test_simulate_reads_the_handoffs_database_and_says_what_a_candidate_wo
     candidate.write_text(yaml.safe_dump(document))
 
     command = [sys.executable, "-m", "baton_handoff", "simulate", "--candidate", str(candidate)]
-    command += ["--current", str(tmp_path / "definitions.yaml"), "--until", (T0 + timedelta(days=1)).isoformat()]
+    command += ["--current", str(tmp_path / "definitions.yaml")]
+    command += ["--since", at.isoformat(), "--until", (at + timedelta(hours=1)).isoformat()]
     env = {**os.environ, "DATABASE_URL": handoff.app.state.runtime.settings.database_url}
     done = await asyncio.to_thread(subprocess.run, [*command, "--json"], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -17,9 +17,11 @@ from typing import Any
 
 import httpx
 import yaml
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
+from support.waits import eventually
 
-from baton_contracts import new_event
+from baton_contracts import Topic, new_event
 from baton_contracts.definitions import EXAMPLE_PATH
 from baton_contracts.events import AccountSnapshot, EventType, LeadProfile, LeadScored
 from baton_handoff.app import create_app
@@ -83,6 +85,32 @@ class Handoff:
                 now=self.clock.now(),
                 crm_webhook=bool(runtime.settings.crm_webhook_url),
             )
+
+    async def caught_up(self) -> None:
+        """Wait until the app's `lead.scored` consumer has applied what the shared broker held before now
+        (other tests' leads): a marker lead on each partition, which never qualifies, must be in.
+
+        For a test that counts every lead of a period (reports, simulate)."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.app.state.runtime.settings.kafka_bootstrap_servers)
+        await producer.start()
+        try:
+            markers = {}
+            for partition in sorted(await producer.partitions_for(Topic.LEAD_SCORED)):
+                lead_id = markers[partition] = f"marker-{uuid.uuid4().hex[:8]}"
+                data = scored(lead_id, fit_grade="D", engagement_band=1, grade="D1")
+                event = new_event(
+                    event_type=EventType.LEAD_SCORED, source="/tests", subject=lead_id, data=data, time=T0
+                )
+                value = event.model_dump_json().encode()
+                await producer.send_and_wait(Topic.LEAD_SCORED, value, key=lead_id.encode(), partition=partition)
+        finally:
+            await producer.stop()
+
+        async def applied() -> int:
+            answers = [await self.client.get(f"/v1/leads/{lead_id}") for lead_id in markers.values()]
+            return sum(answer.status_code == 200 for answer in answers)
+
+        await eventually(applied, until=lambda n: n == len(markers), timeout=30, what="the lead.scored backlog applied")
 
     async def lead(self, lead_id: str) -> dict[str, Any]:
         response = await self.client.get(f"/v1/leads/{lead_id}")

@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from baton_contracts.definitions import EXAMPLE_PATH, DefinitionsError, load_definitions
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_contracts.definitions.candidates import add_simulate_arguments, definitions_to_compare
 from baton_handoff.app import create_app
 from baton_handoff.settings import HandoffSettings
-from baton_handoff.simulate import HandoffSimulation, load, simulate
+from baton_handoff.simulate import HandoffSimulation, Stored, load, simulate
+from baton_kit.db import read_once
 from baton_kit.runtime import run_service
 
 ACCEPTANCE_HISTORY = timedelta(days=90)
@@ -30,67 +31,38 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(prog="baton-handoff", description="Baton handoff tools")
     commands = parser.add_subparsers(dest="command", required=True)
-    simulate_command = commands.add_parser(
-        "simulate", help="which leads a candidate definitions file would make MQLs, and who would get them"
+    add_simulate_arguments(
+        commands.add_parser(
+            "simulate", help="which leads a candidate definitions file would make MQLs, and who would get them"
+        ),
+        since="leads last scored from (ISO 8601 with offset); default: all",
+        until="leads last scored until; default: now",
     )
-    simulate_command.add_argument("--candidate", required=True, type=Path)
-    simulate_command.add_argument("--current", type=Path, help="default: DEFINITIONS_PATH, else the packaged example")
-    simulate_command.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    simulate_command.add_argument(
-        "--since", type=_aware, help="leads last scored from (ISO 8601 with offset); default: all"
-    )
-    simulate_command.add_argument("--until", type=_aware, help="leads last scored until; default: now")
-    simulate_command.add_argument("--json", action="store_true", help="print the full report as JSON")
     raise SystemExit(_simulate(parser.parse_args(args)))
 
 
-def _aware(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset")
-    return moment
-
-
 def _simulate(options: argparse.Namespace) -> int:
-    from baton_kit.db import create_engine, session_factory, transaction
-
-    if not options.database_url:
-        print("simulate: pass --database-url or set DATABASE_URL (the handoff database)", file=sys.stderr)
+    compared = definitions_to_compare(options, database="handoff")
+    if compared is None:
         return 2
-    try:
-        current = load_definitions(options.current or os.environ.get("DEFINITIONS_PATH") or EXAMPLE_PATH)
-        candidate = load_definitions(options.candidate)
-    except (DefinitionsError, OSError) as error:
-        print(f"simulate: {error}", file=sys.stderr)
-        return 2
+    current, candidate = compared
     until = options.until or datetime.now(UTC)
     history_from = min(options.since or until, until - ACCEPTANCE_HISTORY)
 
-    async def run() -> HandoffSimulation:
-        engine = create_engine(options.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                stored = await load(
-                    session, definitions=current, since=options.since, until=until, acceptance_since=history_from
-                )
-                await session.rollback()  # read only: nothing to keep
-        finally:
-            await engine.dispose()
-        return simulate(
-            stored.leads,
-            current=current,
-            candidate=candidate,
-            roster=stored.roster,
-            accounts=stored.accounts,
-            acceptance=stored.acceptance,
-            at=until,
-        )
+    async def read(session: AsyncSession) -> Stored:
+        return await load(session, definitions=current, since=options.since, until=until, acceptance_since=history_from)
 
-    report = asyncio.run(run())
-    if options.json:
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        print(format_report(report))
+    stored = asyncio.run(read_once(options.database_url, read))
+    report = simulate(
+        stored.leads,
+        current=current,
+        candidate=candidate,
+        roster=stored.roster,
+        accounts=stored.accounts,
+        acceptance=stored.acceptance,
+        at=until,
+    )
+    print(json.dumps(report.as_dict(), indent=2) if options.json else format_report(report))
     return 0
 
 

@@ -10,15 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from baton_contracts.definitions import EXAMPLE_PATH, DefinitionsError, load_definitions
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from baton_contracts.definitions import DefinitionsError, load_definitions
+from baton_contracts.definitions.candidates import add_simulate_arguments, definitions_to_compare
+from baton_kit.db import read_once
 from baton_kit.runtime import run_service
 from baton_scoring.app import create_app
 from baton_scoring.settings import ScoringSettings
+from baton_scoring.simulate import StoredLead, compare, load_window
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,24 +34,15 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check definitions files and print each error with its path")
     validate.add_argument("files", nargs="+", type=Path)
-    simulate = commands.add_parser("simulate", help="replay stored events under a candidate definitions file")
-    simulate.add_argument("--candidate", required=True, type=Path)
-    simulate.add_argument("--current", type=Path, help="default: DEFINITIONS_PATH, else the packaged example")
-    simulate.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
-    simulate.add_argument("--since", type=_aware, help="window start (ISO 8601 with offset); default: all")
-    simulate.add_argument("--until", type=_aware, help="window end and the moment scores are taken; default: now")
-    simulate.add_argument("--json", action="store_true", help="print the full report as JSON")
+    add_simulate_arguments(
+        commands.add_parser("simulate", help="replay stored events under a candidate definitions file"),
+        since="window start (ISO 8601 with offset); default: all",
+        until="window end and the moment scores are taken; default: now",
+    )
     options = parser.parse_args(args)
     if options.command == "validate":
         raise SystemExit(_validate(options.files))
     raise SystemExit(_simulate(options))
-
-
-def _aware(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"{text!r} has no UTC offset")
-    return moment
 
 
 def _validate(files: list[Path]) -> int:
@@ -71,31 +66,17 @@ def _validate(files: list[Path]) -> int:
 
 
 def _simulate(options: argparse.Namespace) -> int:
-    from baton_kit.db import create_engine, session_factory, transaction
-    from baton_scoring.simulate import compare, load_window
-
-    if not options.database_url:
-        print("simulate: pass --database-url or set DATABASE_URL (the scoring database)", file=sys.stderr)
+    compared = definitions_to_compare(options, database="scoring")
+    if compared is None:
         return 2
-    try:
-        current = load_definitions(options.current or os.environ.get("DEFINITIONS_PATH") or EXAMPLE_PATH)
-        candidate = load_definitions(options.candidate)
-    except (DefinitionsError, OSError) as error:
-        print(f"simulate: {error}", file=sys.stderr)
-        return 2
+    current, candidate = compared
     until = options.until or datetime.now(UTC)
 
-    async def run() -> dict[str, object]:
-        engine = create_engine(options.database_url)
-        try:
-            async with transaction(session_factory(engine)) as session:
-                leads = await load_window(session, since=options.since, until=until)
-                await session.rollback()  # read only: nothing to keep
-        finally:
-            await engine.dispose()
-        return compare(leads, current=current, candidate=candidate, at=until).as_dict()
+    async def read(session: AsyncSession) -> dict[str, StoredLead]:
+        return await load_window(session, since=options.since, until=until)
 
-    report = asyncio.run(run())
+    leads = asyncio.run(read_once(options.database_url, read))
+    report = compare(leads, current=current, candidate=candidate, at=until).as_dict()
     if options.json:
         print(json.dumps(report, indent=2, default=str))
         return 0
