@@ -49,7 +49,7 @@ class ConversionRowRead(BaseModel):
     won_amount: float = Field(description="The sum of the amounts the CRM reported with the won deals.")
     lift: float | None = Field(
         description="opportunity_rate against the whole period's: 2.0 turns MQLs into pipeline twice as often "
-        "as the average MQL. Null when the period has no opportunity."
+        "as the average MQL. Null for the total, and when the period has no opportunity."
     )
 
 
