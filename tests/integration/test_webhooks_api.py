@@ -378,6 +378,37 @@ async def test_segment_batch_maps_calls_and_ignores_anonymous_ones(handoff: Hand
     assert activities == ["demo_request", "pricing_page_view", "webinar_replay_watched"]
 
 
+async def test_marketo_calls_need_an_ingest_key_and_a_repeat_within_the_minute_counts_once(handoff: Handoff) -> None:
+    call = json.dumps(json.loads(fixture("marketo_calls.json"))[0]).encode()
+    headers = {"content-type": "application/json"}
+    anonymous = await handoff.client.post(
+        "/v1/webhooks/marketo", content=call, headers={**headers, "Authorization": ""}
+    )
+    assert_problem(anonymous, 401)
+
+    first = await handoff.client.post("/v1/webhooks/marketo", content=call, headers=headers)
+    assert first.status_code == 202, first.text
+    handoff.clock.advance(timedelta(seconds=10))
+    retried = await handoff.client.post("/v1/webhooks/marketo", content=call, headers=headers)
+    handoff.clock.advance(timedelta(minutes=2))
+    again = await handoff.client.post("/v1/webhooks/marketo", content=call, headers=headers)
+    assert [(r.json()["accepted"], r.json()["duplicates"]) for r in (first, retried, again)] == [(1, 0), (0, 1), (1, 0)]
+
+    engagement = [e for e in await handoff.outbox() if isinstance(e.data, EngagementRecorded)]
+    assert [(e.data.lead_id, e.data.activity, e.data.occurred_at) for e in engagement] == [
+        ("marketo-1048576", "demo_request", NOW),
+        ("marketo-1048576", "demo_request", NOW + timedelta(seconds=10, minutes=2)),
+    ]
+    profiles = [e.data for e in await handoff.outbox() if isinstance(e.data, ProfileUpdated)]
+    assert profiles and (profiles[0].company, profiles[0].employees) == ("Acme Analytics", 420)
+
+    handoff.clock.advance(timedelta(minutes=1))
+    batch = await handoff.client.post("/v1/webhooks/marketo", content=fixture("marketo_calls.json"), headers=headers)
+    assert (batch.status_code, batch.json()["accepted"], batch.json()["ignored"]) == (202, 5, 1), batch.text
+    not_json_object = await handoff.client.post("/v1/webhooks/marketo", content=b'"hello"', headers=headers)
+    assert_problem(not_json_object, 422)
+
+
 # ---------------------------------------------------------------------------------------------
 # Limits and errors
 

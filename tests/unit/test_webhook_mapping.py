@@ -19,6 +19,7 @@ from baton_handoff.webhooks.formats import (
     cloudevent_documents,
     hubspot_documents,
     map_documents,
+    marketo_documents,
     segment_documents,
     standard_webhook_documents,
 )
@@ -112,6 +113,52 @@ def test_segment_batch_maps_identify_page_and_track_and_skips_anonymous_and_grou
 def test_segment_single_call_is_accepted_without_a_batch_wrapper() -> None:
     call = fixture("segment_batch.json")["batch"][2]
     assert [external_id for _, external_id, _ in segment_documents(call)] == ["ajs-next-1795425780123-a3"]
+
+
+def test_marketo_calls_map_the_program_token_else_the_trigger_with_the_profile_and_the_receipt_time() -> None:
+    received = datetime(2026, 11, 23, 15, 0, 41, tzinfo=UTC)
+    documents = marketo_documents(fixture("marketo_calls.json"), received_at=received)
+    events, ignored = map_documents(documents, MAPPINGS.sources["marketo"])
+    assert ignored == 1, "the anonymous visit has neither a Marketo id nor an email"
+    by_lead = {e.lead_id: e for e in events}
+    demo = by_lead["marketo-1048576"]
+    assert (demo.activity, demo.email, demo.occurred_at) == ("demo_request", MARIA, received)
+    assert demo.profile == {
+        "first_name": "Maria",
+        "last_name": "Lopez",
+        "title": "Director of Data Engineering",
+        "department": "Engineering",
+        "company": "Acme Analytics",
+        "industry": "Computer Software",
+        "employees": 420,
+        "country": "US",
+    }
+    assert demo.properties == {
+        "trigger": "Fills Out Form",
+        "asset": "Demo Request Form",
+        "campaign": "Demo request - send to Baton",
+        "campaign_id": "5120",
+    }
+    assert {lead: e.activity for lead, e in by_lead.items()} == {
+        "marketo-1048576": "demo_request",
+        "marketo-1048577": "form_submit",  # no program token: the trigger decides
+        "marketo-1048578": "email_click",
+        "marketo-1048579": "unsubscribe",
+        "marketo-1048580": "data_value_changes",  # an unlisted trigger is kept (and scores 0)
+    }
+    assert "employees" not in by_lead["marketo-1048577"].profile, "an empty token is no value"
+
+
+def test_marketo_has_no_event_id_so_the_same_call_within_a_minute_is_one_event() -> None:
+    call = fixture("marketo_calls.json")[0]
+    first = marketo_documents(call, received_at=datetime(2026, 11, 23, 15, 0, 5, tzinfo=UTC))
+    retried = marketo_documents(call, received_at=datetime(2026, 11, 23, 15, 0, 55, tzinfo=UTC))
+    later = marketo_documents(call, received_at=datetime(2026, 11, 23, 15, 1, 5, tzinfo=UTC))
+    assert first[0][1] == retried[0][1] != later[0][1]
+    assert marketo_documents({**call, "event_id": 77}, received_at=datetime.now(UTC))[0][1] == "77"
+    with pytest.raises(InvalidPayload) as refused:
+        marketo_documents(["not an object"], received_at=datetime.now(UTC))
+    assert [e["field"] for e in refused.value.extra["errors"]] == ["[0]"]
 
 
 def test_standard_webhook_with_a_generic_event_in_data_maps_activity_profile_and_email() -> None:

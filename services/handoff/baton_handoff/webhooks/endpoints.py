@@ -1,8 +1,8 @@
-"""Webhook ingestion endpoints: generic JSON, HubSpot, Segment, Standard Webhooks, CloudEvents.
+"""Webhook ingestion endpoints: generic JSON, HubSpot, Segment, Marketo, Standard Webhooks, CloudEvents.
 
 Every call goes: size and depth limits (middleware, before the body is read in full) → signature
 on the raw body (signed sources: HubSpot, Standard Webhooks, CloudEvents with secrets) or an API key
-with the `ingest` scope (generic, Segment, unsigned CloudEvents) → rate limit per source or key →
+with the `ingest` scope (generic, Segment, Marketo, unsigned CloudEvents) → rate limit per source or key →
 parse → map (per-source table) → store receipts and outbox rows in the request's transaction →
 202 after commit. "Durable" means the outbox row is committed (not a broker ack): the relay
 publishes it, even if Kafka is down now; storage down → 503 + Retry-After (kit's handler).
@@ -33,6 +33,7 @@ from baton_handoff.webhooks.formats import (
     generic_events,
     hubspot_documents,
     map_documents,
+    marketo_documents,
     parse_json,
     segment_documents,
     standard_webhook_documents,
@@ -57,6 +58,7 @@ router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 HUBSPOT = "hubspot"
 SEGMENT = "segment"
+MARKETO = "marketo"
 SourceName = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$", description="Configured source name.")
 ]
@@ -90,7 +92,7 @@ class Ingestion:
 def install_ingestion(app: FastAPI, settings: HandoffSettings) -> None:
     """Mount the webhook routes and their limits middleware; load and check the source mappings."""
     mappings = load_mappings(settings.webhook_mappings_path)
-    for required in (HUBSPOT, SEGMENT, "standard-webhooks", "cloudevents"):
+    for required in (HUBSPOT, SEGMENT, MARKETO, "standard-webhooks", "cloudevents"):
         if required not in mappings.sources:
             raise ValueError(f"webhook mappings: sources.{required} is required (the default for its format)")
     for source, secrets in settings.webhook_secrets.items():
@@ -284,6 +286,30 @@ async def ingest_segment(
     state.limit(f"key:{principal.key_id}", runtime)
     documents = segment_documents(parse_json(await request.body()))
     return await _store(documents, request, source=SEGMENT, default=SEGMENT, session=session, runtime=runtime)
+
+
+@router.post(
+    "/marketo",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=IngestResult,
+    summary="Ingest a Marketo Engage webhook call (Baton's payload template, one lead per call)",
+    description="A smart campaign's Call Webhook flow step, POST with Request Token Encoding JSON and Baton's "
+    "payload template (README, Marketo). Marketo signs nothing: set a custom header `Authorization: Bearer <key>` "
+    "with an API key of the `ingest` scope. The lead is `marketo-<lead_id>`; the activity is the template's "
+    "`activity` (a program token such as `demo_request`), else the trigger (Fills Out Form → form_submit, "
+    "Clicks Link in Email → email_click…). Marketo sends no event id: the call's time is when it arrived, and "
+    "an identical call within the same minute counts once (`event_id` in the template, if any, is used "
+    "instead). " + ACCEPTED,
+    responses=KEYED_ERRORS,
+    openapi_extra=_body("application/json", examples.MARKETO_SCHEMA, examples.MARKETO),
+)
+async def ingest_marketo(
+    request: Request, principal: IngestKey, session: DbSession, runtime: RuntimeDep
+) -> IngestResult:
+    state = _ingestion(request)
+    state.limit(f"key:{principal.key_id}", runtime)
+    documents = marketo_documents(parse_json(await request.body()), received_at=runtime.clock.now())
+    return await _store(documents, request, source=MARKETO, default=MARKETO, session=session, runtime=runtime)
 
 
 @router.post(

@@ -80,6 +80,50 @@ SEGMENT: dict[str, Any] = {
     },
 }
 
+_TEXT: dict[str, Any] = {"type": "string"}
+MARKETO_CALL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Baton's Marketo payload template, as Marketo fills it in (README, Marketo). Keys are Baton's; "
+    "any other key is kept out of the event.",
+    "properties": {
+        "lead_id": {"type": ["string", "integer"], "description": "`{{lead.Id}}`: the lead is `marketo-<id>`"},
+        "email": _TEXT,
+        "first_name": _TEXT,
+        "last_name": _TEXT,
+        "title": _TEXT,
+        "department": _TEXT,
+        "company": _TEXT,
+        "industry": _TEXT,
+        "employees": {"type": ["string", "integer"]},
+        "country": _TEXT,
+        "activity": {"type": "string", "description": "A program token naming Baton's activity, e.g. `demo_request`"},
+        "trigger": {"type": "string", "description": "`{{trigger.Trigger Name}}`, used when `activity` is empty"},
+        "asset": _TEXT,
+        "campaign": _TEXT,
+        "campaign_id": {"type": ["string", "integer"]},
+        "occurred_at": {"type": "string", "format": "date-time", "description": "Default: when Baton received it"},
+        "event_id": {"type": ["string", "integer"], "description": "A unique id, when the template has one"},
+    },
+}
+MARKETO_SCHEMA: dict[str, Any] = {"oneOf": [MARKETO_CALL_SCHEMA, {"type": "array", "items": MARKETO_CALL_SCHEMA}]}
+MARKETO: dict[str, Any] = {
+    "lead_id": "1048576",
+    "email": "maria.lopez@acme-analytics.example",
+    "first_name": "Maria",
+    "last_name": "Lopez",
+    "title": "Director of Data Engineering",
+    "department": "Engineering",
+    "company": "Acme Analytics",
+    "industry": "Computer Software",
+    "employees": "420",
+    "country": "US",
+    "activity": "demo_request",
+    "trigger": "Fills Out Form",
+    "asset": "Demo Request Form",
+    "campaign_id": "5120",
+    "campaign": "Demo request - send to Baton",
+}
+
 STANDARD_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "timestamp", "data"],

@@ -1,8 +1,9 @@
 """Wire formats: split an already-authenticated body into (dedupe id, document) pairs and map them.
 
 Which field is the dedupe id is fixed by each protocol (HubSpot `eventId`, Segment `messageId`,
-Standard Webhooks `webhook-id`, CloudEvents `source` + `id`); everything else about the payload
-is the source's mapping (`mapping.py`). Pure functions: no I/O, no clock.
+Standard Webhooks `webhook-id`, CloudEvents `source` + `id`; Marketo has none, see
+`marketo_documents`); everything else about the payload is the source's mapping (`mapping.py`).
+Pure functions: no I/O, no clock (the Marketo receipt time is passed in).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from baton_handoff.webhooks.exceptions import InvalidPayload, MalformedJson, UnsupportedMediaType
@@ -86,6 +88,27 @@ def standard_webhook_documents(payload: Any, *, msg_id: str) -> Documents:
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
         raise InvalidPayload([("type", 'required: a Standard Webhooks payload is {"type", "timestamp", "data"}')])
     return [("body", _external_id(msg_id, "webhook-id"), payload)]
+
+
+def marketo_documents(payload: Any, *, received_at: datetime) -> Documents:
+    """A Marketo "Call Webhook" flow step: one object from Baton's payload template (an array is
+    accepted too, for backfills). Marketo sends no event id and calls in the flow step itself, so the
+    receipt time is the event's time unless the template gives `occurred_at`, and the dedupe id is the
+    template's `event_id` when it has one, else a hash of the body and the minute it arrived: a call
+    repeated within that minute (a proxy's retry) counts once."""
+    minute = received_at.replace(second=0, microsecond=0).isoformat()
+    documents: Documents = []
+    for index, item in enumerate(_as_list(payload, what="Marketo")):
+        path = f"[{index}]" if isinstance(payload, list) else "body"
+        if not isinstance(item, dict):
+            raise InvalidPayload([(path, "each Marketo call is a JSON object (Request Token Encoding: JSON)")])
+        if "event_id" in item:
+            external_id = _external_id(item["event_id"], f"{path}.event_id" if path != "body" else "event_id")
+        else:
+            canonical = json.dumps(item, sort_keys=True, separators=(",", ":"))
+            external_id = "sha256:" + hashlib.sha256(f"{minute} {canonical}".encode()).hexdigest()
+        documents.append((path, external_id, {**item, "received_at": received_at.isoformat()}))
+    return documents
 
 
 def _cloudevent_id(event: Mapping[str, Any], path: str, *, binary: bool = False) -> str:

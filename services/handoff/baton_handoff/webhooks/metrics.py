@@ -10,7 +10,7 @@ from prometheus_client import Counter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 PREFIX = "/v1/webhooks/"
-FORMATS = frozenset({"generic", "hubspot", "segment", "standard", "cloudevents"})
+FORMATS = frozenset({"generic", "hubspot", "segment", "marketo", "standard", "cloudevents"})
 
 WEBHOOK_RESPONSES = Counter(
     "baton_handoff_webhook_responses_total",
