@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, Header, Path, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from baton_handoff.auth import Scope, authenticate, read_presented_key, require_scope
+from baton_handoff.auth import Principal, Scope, authenticate, read_presented_key, require_scope
 from baton_handoff.dependencies import IngestKey, RuntimeDep
 from baton_handoff.settings import HandoffSettings
 from baton_handoff.webhooks import examples
@@ -151,6 +151,12 @@ def _counted(request: Request, session: AsyncSession, result: IngestResult) -> I
     return result
 
 
+async def _keyed_body(request: Request, principal: Principal, runtime: Runtime) -> Any:
+    """The parsed body of a call that authenticates with an API key, once the key's rate allows it."""
+    _ingestion(request).limit(f"key:{principal.key_id}", runtime)
+    return parse_json(await request.body())
+
+
 def _signature_failed(error: SignatureError | StaleSignature) -> InvalidSignature | StaleTimestamp:
     if isinstance(error, StaleSignature):
         return StaleTimestamp(str(error))
@@ -282,9 +288,7 @@ async def ingest_hubspot(
 async def ingest_segment(
     request: Request, principal: IngestKey, session: DbSession, runtime: RuntimeDep
 ) -> IngestResult:
-    state = _ingestion(request)
-    state.limit(f"key:{principal.key_id}", runtime)
-    documents = segment_documents(parse_json(await request.body()))
+    documents = segment_documents(await _keyed_body(request, principal, runtime))
     return await _store(documents, request, source=SEGMENT, default=SEGMENT, session=session, runtime=runtime)
 
 
@@ -306,9 +310,8 @@ async def ingest_segment(
 async def ingest_marketo(
     request: Request, principal: IngestKey, session: DbSession, runtime: RuntimeDep
 ) -> IngestResult:
-    state = _ingestion(request)
-    state.limit(f"key:{principal.key_id}", runtime)
-    documents = marketo_documents(parse_json(await request.body()), received_at=runtime.clock.now())
+    body = await _keyed_body(request, principal, runtime)
+    documents = marketo_documents(body, received_at=runtime.clock.now())
     return await _store(documents, request, source=MARKETO, default=MARKETO, session=session, runtime=runtime)
 
 
