@@ -1,4 +1,4 @@
-"""Signed and keyed webhook sources through the running services, as HubSpot and Segment send them."""
+"""Signed and keyed webhook sources through the running services, as HubSpot, Segment and Marketo send them."""
 
 from __future__ import annotations
 
@@ -35,10 +35,12 @@ def hubspot_headers(base_url: str, body: bytes) -> dict[str, str]:
     }
 
 
-async def test_hubspot_and_segment_deliveries_are_scored_once_each(start_stack) -> None:  # type: ignore[no-untyped-def]
+async def test_hubspot_segment_and_marketo_deliveries_are_scored_once_each(start_stack) -> None:  # type: ignore[no-untyped-def]
     stack = start_stack("scoring", "handoff", env=ENV)
     hubspot = (FIXTURES / "hubspot_batch.json").read_bytes()
     segment = (FIXTURES / "segment_batch.json").read_bytes()
+    marketo = (FIXTURES / "marketo_calls.json").read_bytes()
+    keyed = {"content-type": "application/json", "Authorization": f"Bearer {ADMIN_KEY}"}
     async with (
         httpx.AsyncClient(base_url=stack.handoff.url) as handoff,
         httpx.AsyncClient(base_url=stack.scoring.url) as scoring,
@@ -58,16 +60,15 @@ async def test_hubspot_and_segment_deliveries_are_scored_once_each(start_stack) 
         )
         assert forged.status_code == 401
 
-        tracked = await handoff.post(
-            "/v1/webhooks/segment",
-            content=segment,
-            headers={"content-type": "application/json", "Authorization": f"Bearer {ADMIN_KEY}"},
-        )
+        tracked = await handoff.post("/v1/webhooks/segment", content=segment, headers=keyed)
         assert (tracked.status_code, tracked.json()["accepted"]) == (202, 4), tracked.text
+        called = await handoff.post("/v1/webhooks/marketo", content=marketo, headers=keyed)
+        assert (called.status_code, called.json()["accepted"], called.json()["ignored"]) == (202, 5, 1), called.text
 
         for lead_id, rule in (
             ("hubspot-62515-10451", "engagement:demo_request"),
             ("usr_8f2a61", "engagement:pricing_page_view"),
+            ("marketo-1048576", "engagement:demo_request"),
         ):
             score = await eventually(
                 lambda lead_id=lead_id: scoring.get(f"/v1/leads/{lead_id}/score"),
@@ -77,6 +78,7 @@ async def test_hubspot_and_segment_deliveries_are_scored_once_each(start_stack) 
             )
             assert rule in {c["rule"] for c in score.json()["contributions"] if c["count"]}
 
-    records = [parse_event(r.value) for r in await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=10)]
-    assert len(records) == 10  # 3 engagements + 3 profile updates from HubSpot, 3 + 1 from Segment; no replays
-    assert len({r.id for r in records}) == 10
+    records = [parse_event(r.value) for r in await read_topic(stack.bootstrap, Topic.LEAD_ENGAGEMENT, expect=17)]
+    # HubSpot 3 engagements + 3 profile updates, Segment 3 + 1, Marketo 5 + 2 (the calls with profile fields)
+    assert len(records) == 17
+    assert len({r.id for r in records}) == 17
