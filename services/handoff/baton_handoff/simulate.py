@@ -28,7 +28,7 @@ from baton_contracts.events import LeadScored, LeadState
 from baton_handoff.models import Account, Lead, Rep
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.reports import service as reports
-from baton_handoff.reports.rules import MIN_DECIDED, GroupBy, grouped
+from baton_handoff.reports.rules import MIN_DECIDED, NONE, GroupBy, grouped
 from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState, TeamState, match_account, route
 from baton_handoff.routing.service import RoutingContext, lead_facts, prefetch_sources
 
@@ -189,7 +189,7 @@ def outcomes(
             continue
         lead_id = lead.scored.lead_id
         qualified[lead_id] = decision.rule
-        fit_grades[lead.scored.fit_grade or "(none)"] += 1
+        fit_grades[lead.scored.fit_grade or NONE] += 1
         account = match_account(
             domain=lead.facts.domain, company=lead.facts.company, accounts=accounts, config=routing.account_matching
         )
@@ -206,7 +206,7 @@ def outcomes(
             reps[pick.rep_id] = replace(reps[pick.rep_id], pass_value=pick.pass_after)
             virtual_times[decided.team_id] = max(virtual_times.get(decided.team_id, 0.0), pick.virtual_time)
         routed[lead_id] = decided.rep_id or QUEUE
-        teams[decided.team_id or "(none)"] += 1
+        teams[decided.team_id or NONE] += 1
         routes[decided.rule] += 1
     return Outcomes(
         version=definitions.version,

@@ -128,7 +128,7 @@ def verdict(accepted: int, decided: int) -> Verdict:
 
 def acceptance_row(group: str, decisions: Sequence[Decided]) -> AcceptanceRow:
     accepted = sum(1 for d in decisions if d.accepted)
-    reasons = Counter(d.rejection_reason or "(none)" for d in decisions if not d.accepted)
+    reasons = Counter(d.rejection_reason or NONE for d in decisions if not d.accepted)
     return AcceptanceRow(
         group=group,
         decided=len(decisions),
