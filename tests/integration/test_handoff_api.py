@@ -208,7 +208,8 @@ async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
 
 
 async def _funnel(handoff: Handoff) -> Counter[tuple[str, ...]]:
-    """The funnel counters on `/metrics`: (to_state, from_state, segment) and ("rejection reason", reason)."""
+    """The funnel counters on `/metrics`: (to_state, from_state, segment), ("fit grade", to_state, grade)
+    and ("rejection reason", reason)."""
     text = (await handoff.client.get("/metrics")).text
     counts: Counter[tuple[str, ...]] = Counter()
     for family in text_string_to_metric_families(text):
@@ -216,6 +217,7 @@ async def _funnel(handoff: Handoff) -> Counter[tuple[str, ...]]:
             if sample.name == "baton_handoff_lead_transitions_total":
                 labels = sample.labels
                 counts[labels["to_state"], labels["from_state"], labels["segment"]] += int(sample.value)
+                counts["fit grade", labels["to_state"], labels["fit_grade"]] += int(sample.value)
             elif sample.name == "baton_handoff_leads_rejected_total":
                 counts["rejection reason", sample.labels["reason"]] += int(sample.value)
     return counts
@@ -236,7 +238,7 @@ async def test_metrics_count_the_funnel_once_per_committed_transition(handoff: H
     counted.subtract(before)
     by_step = Counter[tuple[str, str]]()
     for key, n in counted.items():
-        if key[0] != "rejection reason" and n:
+        if key[0] not in ("rejection reason", "fit grade") and n:
             by_step[key[0], key[1]] += n
     assert by_step == {
         ("known", "none"): 2,
@@ -250,6 +252,8 @@ async def test_metrics_count_the_funnel_once_per_committed_transition(handoff: H
     assert counted["mql", "known", segment] == 2  # known at qualification, so the MQL event carries it too
     assert counted["sal", "assigned", segment] == 1
     assert counted["rejection reason", "bad_timing"] == 1
+    assert (counted["fit grade", "mql", "A"], counted["fit grade", "sal", "A"]) == (2, 1)
+    assert counted["fit grade", "known", "none"] == 2  # created before its first score is kept
 
 
 async def test_acceptance_report_groups_sales_decisions_by_how_the_lead_qualified(handoff: Handoff) -> None:

@@ -29,9 +29,10 @@ from baton_kit.outbox import Outbox
 
 LEAD_TRANSITIONS = Counter(
     "baton_handoff_lead_transitions_total",
-    "Committed lifecycle transitions, the funnel: known → mql → assigned → sal …, by segment "
-    '(from_state="none" for a new lead; segment="none" before qualification sets one).',
-    ["from_state", "to_state", "segment"],
+    "Committed lifecycle transitions, the funnel: known → mql → assigned → sal …, by segment and by the "
+    'fit grade the lead had then (from_state="none" for a new lead; segment="none" before qualification '
+    'sets one; fit_grade="none" before the first score is kept, or for a lead scored without one).',
+    ["from_state", "to_state", "segment", "fit_grade"],
 )
 
 
@@ -77,7 +78,9 @@ async def transition(
         assert current is not None
         raise IllegalTransition(lead_id=lead.lead_id, current=current, to=to)
     event_id = random_event_id()
-    counted = LEAD_TRANSITIONS.labels(from_state=current or "none", to_state=to, segment=lead.segment or "none")
+    counted = LEAD_TRANSITIONS.labels(
+        from_state=current or "none", to_state=to, segment=lead.segment or "none", fit_grade=lead.fit_grade or "none"
+    )
     after_commit(session, counted.inc)
     lead.state = to
     lead.updated_at = change.at
