@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from baton_contracts.definitions.base import Strict
 from baton_contracts.definitions.crm import CrmDefinitions
@@ -32,6 +32,47 @@ class Definitions(Strict):
     routing: RoutingDefinitions
     sla: SlaDefinitions
     crm: CrmDefinitions = CrmDefinitions()
+
+    @model_validator(mode="after")
+    def _fast_track_signals_are_reported(self) -> Definitions:
+        """A fast-track signal scoring never reports (a typo) would silently turn the fast track off."""
+        engagement = self.scoring.engagement
+        reported = {rule.name for rule in engagement.rules if rule.high_intent}
+        reported |= {"+".join(names) for names in engagement.high_intent_combinations}
+        unknown = [signal for signal in self.qualification.fast_track.signals if signal not in reported]
+        if unknown:
+            raise ValueError(
+                f"qualification.fast_track.signals: {', '.join(unknown)} is not a signal scoring reports "
+                f"(engagement rules with high_intent, and high_intent_combinations joined by '+': "
+                f"{', '.join(sorted(reported)) or 'none'})"
+            )
+        return self
+
+    def warnings(self) -> list[str]:
+        """What loads but is probably a mistake: routing to teams or reps these definitions do not
+        declare. They may exist in the live roster (the API adds teams and reps), so this does not refuse."""
+        routing = self.routing
+        teams = {team.id for team in routing.teams} | {rep.team for rep in routing.reps}
+        reps = {rep.id for rep in routing.reps}
+        unless = "unless the live roster has it,"
+        found = []
+        if routing.default_team not in teams:
+            found.append(
+                f"routing.default_team: team {routing.default_team!r} is not declared: {unless} "
+                f"leads no rule routes wait in {routing.fallback_queue}"
+            )
+        for index, rule in enumerate(routing.rules):
+            if rule.team is not None and rule.team not in teams:
+                found.append(
+                    f"routing.rules.{index}.team: team {rule.team!r} is not declared: {unless} "
+                    f"rule {rule.name}'s leads wait in {routing.fallback_queue}"
+                )
+            if rule.rep is not None and rule.rep not in reps:
+                found.append(
+                    f"routing.rules.{index}.rep: rep {rule.rep!r} is not declared: {unless} "
+                    f"rule {rule.name}'s leads go to the default team"
+                )
+        return found
 
 
 class LoadedDefinitions(Strict):

@@ -70,6 +70,8 @@ def create_app(
         ) as runtime:
             app.state.runtime = runtime
             crm_webhook = bool(settings.crm_webhook_url)
+            for warning in definitions.definitions.warnings():
+                log.warning("definitions", warning=warning, version=definitions.version)
             async with transaction(runtime.sessions) as session:
                 await seed_roster(session, definitions=definitions, now=clock.now())
                 if settings.admin_api_key is not None:

@@ -62,6 +62,8 @@ def _validate(files: list[Path]) -> int:
             f"{len(scoring.fit.negative_indicators)} negative indicators, {len(scoring.engagement.rules)} engagement "
             f"rules, {len(scoring.demand.rules)} demand rules"
         )
+        for warning in loaded.definitions.warnings():
+            print(f"  warning: {warning}")
     return 1 if failed else 0
 
 
