@@ -7,6 +7,7 @@ validation errors an `errors` list naming each field by its path.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -37,6 +38,25 @@ class Problem(Exception):
         self.detail = detail
         self.extra = dict(extra or {})
         self.headers = dict(headers or {})
+
+
+class BadPeriod(Problem):
+    status = 422
+    title = "Bad report period"
+    type = "https://baton.dev/problems/bad-report-period"
+
+
+def report_period(
+    since: datetime | None, until: datetime | None, *, now: datetime, default_days: float
+) -> tuple[datetime, datetime]:
+    """A report's [since, until): `until` defaults to now, `since` to `default_days` before it."""
+    until = until or now
+    since = since or until - timedelta(days=default_days)
+    if since >= until:
+        raise BadPeriod(
+            "`since` must be before `until`", extra={"since": since.isoformat(), "until": until.isoformat()}
+        )
+    return since, until
 
 
 def problem_response(

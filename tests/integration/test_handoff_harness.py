@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from support.waits import eventually
 
-from baton_contracts import Topic, new_event
+from baton_contracts import CloudEvent, Topic, new_event
 from baton_contracts.definitions import EXAMPLE_PATH
 from baton_contracts.events import AccountSnapshot, EventType, LeadProfile, LeadScored
 from baton_handoff.app import create_app
@@ -57,6 +57,11 @@ def scored(lead_id: str, **overrides: Any) -> LeadScored:
     return LeadScored(**values)
 
 
+def scored_event(data: LeadScored) -> CloudEvent[LeadScored]:
+    """`data` as the `lead.scored` event scoring would publish (a fresh id each time)."""
+    return new_event(event_type=EventType.LEAD_SCORED, source="/tests", subject=data.lead_id, data=data, time=T0)
+
+
 @dataclass
 class Handoff:
     app: FastAPI
@@ -65,21 +70,10 @@ class Handoff:
 
     async def score(self, *events: LeadScored) -> None:
         runtime = self.app.state.runtime
-        cloud_events = [
-            new_event(
-                event_type=EventType.LEAD_SCORED,
-                source="/tests",
-                subject=e.lead_id,
-                data=e,
-                time=T0,
-                id=str(uuid.uuid4()),
-            )
-            for e in events
-        ]
         async with transaction(runtime.sessions) as session:
             await apply_lead_scored(
                 session,
-                cloud_events,
+                [scored_event(e) for e in events],
                 definitions=self.app.state.definitions,
                 outbox=runtime.outbox,
                 now=self.clock.now(),
@@ -93,21 +87,20 @@ class Handoff:
         For a test that counts every lead of a period (reports, simulate)."""
         producer = AIOKafkaProducer(bootstrap_servers=self.app.state.runtime.settings.kafka_bootstrap_servers)
         await producer.start()
+        markers: list[str] = []
         try:
-            markers = {}
             for partition in sorted(await producer.partitions_for(Topic.LEAD_SCORED)):
-                lead_id = markers[partition] = f"marker-{uuid.uuid4().hex[:8]}"
-                data = scored(lead_id, fit_grade="D", engagement_band=1, grade="D1")
-                event = new_event(
-                    event_type=EventType.LEAD_SCORED, source="/tests", subject=lead_id, data=data, time=T0
+                lead_id = f"marker-{uuid.uuid4().hex[:8]}"
+                value = scored_event(scored(lead_id, fit_grade="D", engagement_band=1, grade="D1"))
+                await producer.send_and_wait(
+                    Topic.LEAD_SCORED, value.model_dump_json().encode(), key=lead_id.encode(), partition=partition
                 )
-                value = event.model_dump_json().encode()
-                await producer.send_and_wait(Topic.LEAD_SCORED, value, key=lead_id.encode(), partition=partition)
+                markers.append(lead_id)
         finally:
             await producer.stop()
 
         async def applied() -> int:
-            answers = [await self.client.get(f"/v1/leads/{lead_id}") for lead_id in markers.values()]
+            answers = [await self.client.get(f"/v1/leads/{lead_id}") for lead_id in markers]
             return sum(answer.status_code == 200 for answer in answers)
 
         await eventually(applied, until=lambda n: n == len(markers), timeout=30, what="the lead.scored backlog applied")

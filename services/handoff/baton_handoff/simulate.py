@@ -25,16 +25,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import LeadScored, LeadState
-from baton_handoff.models import Account, Lead, Rep
+from baton_handoff.models import Lead, Rep
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.reports import service as reports
-from baton_handoff.reports.rules import MIN_DECIDED, NONE, GroupBy, grouped
+from baton_handoff.reports.rules import MIN_DECIDED, NONE, GroupBy
+from baton_handoff.reports.rules import acceptance as acceptance_rows
 from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState, TeamState, match_account, route
-from baton_handoff.routing.service import RoutingContext, lead_facts, prefetch_sources
+from baton_handoff.routing.service import RoutingContext, known_accounts, lead_facts, prefetch_sources
 
 QUEUE = "(queue)"
 """Where a lead nobody could take goes, in the per-rep counts."""
-SOURCES_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -281,25 +281,15 @@ async def load(
         if lead.scoring and _in_window(datetime.fromisoformat(lead.scoring["scored_at"]), since, until)
     ]
     ctx = RoutingContext(definitions=definitions)
-    for start in range(0, len(rows), SOURCES_PER_QUERY):
-        await prefetch_sources(session, ctx, [lead.lead_id for lead in rows[start : start + SOURCES_PER_QUERY]])
+    await prefetch_sources(session, ctx, [lead.lead_id for lead in rows])
     leads = [SimulatedLead(_scored(lead), await lead_facts(session, lead, ctx)) for lead in rows]
     roster = [
         RosterRep(*row)
         for row in await session.execute(select(Rep.rep_id, Rep.team_id, Rep.weight, Rep.active).order_by(Rep.rep_id))
     ]
-    accounts = [
-        AccountRecord(*row)
-        for row in await session.execute(
-            select(Account.account_id, Account.name, Account.domain, Account.owner_rep_id, Account.employees)
-        )
-    ]
     decisions = await reports.decisions(session, since=acceptance_since, until=until)
-    acceptance = {
-        grade: (sum(d.accepted for d in members), len(members))
-        for grade, members in grouped(decisions, GroupBy.FIT_GRADE).items()
-    }
-    return Stored(leads, roster, accounts, acceptance)
+    by_fit_grade = {row.group: (row.accepted, row.decided) for row in acceptance_rows(decisions, by=GroupBy.FIT_GRADE)}
+    return Stored(leads, roster, await known_accounts(session, ctx), by_fit_grade)
 
 
 def _in_window(moment: datetime, since: datetime | None, until: datetime) -> bool:

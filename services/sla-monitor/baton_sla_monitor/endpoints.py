@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -9,7 +8,7 @@ from pydantic import AwareDatetime
 from baton_contracts.events import SlaClockKind
 from baton_kit.clock import Clock
 from baton_kit.http import DbSession as Session
-from baton_kit.http import Problem
+from baton_kit.http import Problem, report_period
 from baton_sla_monitor.reports import GroupBy, attainment
 from baton_sla_monitor.rules import ClockState
 from baton_sla_monitor.schemas import AttainmentReportRead, AttainmentRowRead, ClockSummaryRead, LeadClocksRead
@@ -55,12 +54,6 @@ async def get_clock_summary(session: Session, clock: Now) -> ClockSummaryRead:
     return ClockSummaryRead(as_of=clock.now(), by_kind=by_kind)
 
 
-class BadPeriod(Problem):
-    status = 422
-    title = "Bad report period"
-    type = "https://baton.dev/problems/bad-report-period"
-
-
 @router.get(
     "/reports/attainment",
     response_model=AttainmentReportRead,
@@ -75,10 +68,7 @@ async def get_attainment(
     until: Annotated[AwareDatetime | None, Query(description="Default: now.")] = None,
 ) -> AttainmentReportRead:
     now = clock.now()
-    until = until or now
-    since = since or until - timedelta(days=7)
-    if since >= until:
-        raise BadPeriod("`since` must be before `until`")
+    since, until = report_period(since, until, now=now, default_days=7)
     clocks = await clocks_for_report(session, since=since, until=until, kind=kind)
     rows = attainment(clocks, group_by=group_by, now=now)
     return AttainmentReportRead(

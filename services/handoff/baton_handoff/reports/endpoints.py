@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -19,31 +18,13 @@ from baton_handoff.reports.schemas import (
     ConversionReportRead,
     ConversionRowRead,
 )
-from baton_kit.http import DbSession, Problem
+from baton_kit.http import DbSession, report_period
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
 
-class BadPeriod(Problem):
-    status = 422
-    title = "Bad report period"
-    type = "https://baton.dev/problems/bad-report-period"
-
-
 RESPONSES: dict[int | str, dict[str, Any]] = {**AUTH, 422: {"description": "`since` is not before `until`"}}
 Until = Annotated[AwareDatetime | None, Query(description="Default: now.")]
-
-
-def _period(
-    since: datetime | None, until: datetime | None, runtime: RuntimeDep, *, days: int
-) -> tuple[datetime, datetime]:
-    until = until or runtime.clock.now()
-    since = since or until - timedelta(days=days)
-    if since >= until:
-        raise BadPeriod(
-            "`since` must be before `until`", extra={"since": since.isoformat(), "until": until.isoformat()}
-        )
-    return since, until
 
 
 @router.get(
@@ -63,7 +44,7 @@ async def get_acceptance(
     since: Annotated[AwareDatetime | None, Query(description="Default: 28 days before `until`.")] = None,
     until: Until = None,
 ) -> AcceptanceReportRead:
-    since, until = _period(since, until, runtime, days=28)
+    since, until = report_period(since, until, now=runtime.clock.now(), default_days=28)
     decided = await service.decisions(
         session, since=since, until=until, rep_id=principal.rep_id, team_id=principal.team_id
     )
@@ -98,7 +79,7 @@ async def get_conversion(
     ] = None,
     until: Until = None,
 ) -> ConversionReportRead:
-    since, until = _period(since, until, runtime, days=90)
+    since, until = report_period(since, until, now=runtime.clock.now(), default_days=90)
     cohort = await service.cohort(session, since=since, until=until, rep_id=principal.rep_id, team_id=principal.team_id)
     rows = conversion(cohort, by=group_by)
     calibrated = calibration(rows, by=group_by)

@@ -56,6 +56,10 @@ def routing_metrics() -> RoutingMetrics:
     return RoutingMetrics()
 
 
+SOURCES_PER_QUERY = 500
+"""Lead ids in one `IN` list (SQLite limits a statement's parameters)."""
+
+
 @dataclass
 class RoutingContext:
     """What one transaction has loaded about the roster; reused across a consumer batch."""
@@ -69,18 +73,20 @@ class RoutingContext:
 
 
 async def prefetch_sources(session: AsyncSession, ctx: RoutingContext, lead_ids: list[str]) -> None:
-    """Each lead's first ingestion source, for a whole batch in one query."""
-    first = (
-        select(WebhookReceipt.lead_id, func.min(WebhookReceipt.id).label("first_id"))
-        .where(WebhookReceipt.lead_id.in_(lead_ids))
-        .group_by(WebhookReceipt.lead_id)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(WebhookReceipt.lead_id, WebhookReceipt.source).join(first, WebhookReceipt.id == first.c.first_id)
-    )
-    ctx.sources.update({lead_id: None for lead_id in lead_ids})
-    ctx.sources.update({lead_id: source for lead_id, source in rows})
+    """Each lead's first ingestion source, for a whole batch in one query per `SOURCES_PER_QUERY` leads."""
+    for start in range(0, len(lead_ids), SOURCES_PER_QUERY):
+        chunk = lead_ids[start : start + SOURCES_PER_QUERY]
+        first = (
+            select(WebhookReceipt.lead_id, func.min(WebhookReceipt.id).label("first_id"))
+            .where(WebhookReceipt.lead_id.in_(chunk))
+            .group_by(WebhookReceipt.lead_id)
+            .subquery()
+        )
+        rows = await session.execute(
+            select(WebhookReceipt.lead_id, WebhookReceipt.source).join(first, WebhookReceipt.id == first.c.first_id)
+        )
+        ctx.sources.update({lead_id: None for lead_id in chunk})
+        ctx.sources.update({lead_id: source for lead_id, source in rows})
 
 
 async def seed_roster(session: AsyncSession, *, definitions: LoadedDefinitions, now: datetime) -> None:
@@ -191,7 +197,7 @@ def _state(rep: Rep, counts: tuple[int, int]) -> RepState:
     )
 
 
-async def _accounts(session: AsyncSession, ctx: RoutingContext) -> list[AccountRecord]:
+async def known_accounts(session: AsyncSession, ctx: RoutingContext) -> list[AccountRecord]:
     if ctx.accounts is None:
         rows = await session.execute(
             select(Account.account_id, Account.name, Account.domain, Account.owner_rep_id, Account.employees)
@@ -229,7 +235,7 @@ async def decide(
     account = match_account(
         domain=facts.domain,
         company=facts.company,
-        accounts=await _accounts(session, ctx),
+        accounts=await known_accounts(session, ctx),
         config=routing.account_matching,
     )
     # Lock every team a rule could send this lead to, in a stable order (no deadlock between instances).

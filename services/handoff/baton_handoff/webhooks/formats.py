@@ -97,6 +97,7 @@ def marketo_documents(payload: Any, *, received_at: datetime) -> Documents:
     template's `event_id` when it has one, else a hash of the body and the minute it arrived: a call
     repeated within that minute (a proxy's retry) counts once."""
     minute = received_at.replace(second=0, microsecond=0).isoformat()
+    received = received_at.isoformat()
     documents: Documents = []
     for index, item in enumerate(_as_list(payload, what="Marketo")):
         path = f"[{index}]" if isinstance(payload, list) else "body"
@@ -107,7 +108,7 @@ def marketo_documents(payload: Any, *, received_at: datetime) -> Documents:
         else:
             canonical = json.dumps(item, sort_keys=True, separators=(",", ":"))
             external_id = "sha256:" + hashlib.sha256(f"{minute} {canonical}".encode()).hexdigest()
-        documents.append((path, external_id, {**item, "received_at": received_at.isoformat()}))
+        documents.append((path, external_id, {**item, "received_at": received}))
     return documents
 
 
