@@ -1,6 +1,7 @@
 """The handoff's conversations with other systems: the signed outbound CRM webhook (driven from
-committed state, retried with backoff) and `sla.events` (clocks shown on the lead; a reassign
-request moves the lead to someone who has not had it)."""
+committed state, retried on the Standard Webhooks schedule, in order per lead, never holding up the
+rest of the service, failed deliveries listed and sent again by the admin) and `sla.events` (clocks
+shown on the lead; a reassign request moves the lead to someone who has not had it)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from support.waits import eventually
-from test_handoff_harness import T0, running_handoff, scored
+from test_handoff_harness import T0, Handoff, running_handoff, scored
 
 from baton_contracts import new_event
 from baton_contracts.events import EventType, SlaClockBreached, SlaClockStarted, SlaReassignRequested
-from baton_handoff.crm.delivery import sign
 from baton_handoff.crm.service import apply_sla_events
 from baton_kit.db import transaction
 
@@ -32,15 +33,6 @@ def verify(request: httpx.Request) -> bool:
     signed = f"{request.headers['webhook-id']}.{request.headers['webhook-timestamp']}.".encode() + request.content
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
     return request.headers["webhook-signature"] == f"v1,{expected}"
-
-
-def test_signature_matches_the_standard_webhooks_reference_vector() -> None:
-    # From the Standard Webhooks spec's reference implementation tests.
-    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-    body = b'{"test": 2432232314}'
-    assert sign(secret, message_id="msg_p5jXN8AQM9LWM0D4loKWxJek", timestamp=1614265330, body=body) == (
-        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-    )
 
 
 async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
@@ -66,10 +58,10 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
         crm_transport=httpx.MockTransport(crm),
     ) as handoff:
         await handoff.score(scored("lead-crm", account=None))
-        # The worker retries with backoff (5 s, then 10 s, ±20%): move the frozen clock past each wait,
-        # once the attempt before it has landed, and no further (hours of frozen time would breach the
-        # lead's SLA and reassign it, which posts again).
-        for attempt, wait in ((1, 15), (2, 15), (3, 0)):
+        # The worker retries on the Standard Webhooks schedule (5 s, then 5 min, ±10%): move the frozen
+        # clock past each wait, once the attempt before it has landed, and no further (hours of frozen
+        # time would breach the lead's SLA and reassign it, which posts again).
+        for attempt, wait in ((1, 10), (2, 360), (3, 0)):
             await eventually(
                 lambda: len(received), until=lambda n, at_least=attempt: n >= at_least, what=f"CRM attempt {attempt}"
             )
@@ -84,6 +76,139 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
     assert packet["qualification"]["rule"] == "matrix"
     assert packet["assignee"]["rep_id"]
     assert packet["score_breakdown"] == []
+
+
+CRM = {"crm_webhook_url": "https://crm.example/hooks/baton", "crm_webhook_secret": SECRET}
+
+
+async def deliveries(handoff: Handoff, **params: str) -> list[dict[str, Any]]:
+    response = await handoff.client.get("/v1/crm-webhook/deliveries", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]  # type: ignore[no-any-return]
+
+
+async def test_a_crm_that_does_not_answer_holds_up_nothing_else(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    answer = asyncio.Event()
+    posted: list[str] = []
+
+    async def crm(request: httpx.Request) -> httpx.Response:
+        posted.append(json.loads(request.content)["lead"]["lead_id"])
+        await answer.wait()  # the receiver hangs (until the end of the test)
+        return httpx.Response(204)
+
+    async with running_handoff(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        tmp_path=tmp_path,
+        env=CRM,
+        crm_transport=httpx.MockTransport(crm),
+    ) as handoff:
+        await handoff.score(scored("lead-hang-1"))
+        await eventually(lambda: list(posted), until=lambda p: p == ["lead-hang-1"], what="the first post")
+        # While that post hangs (up to the client's timeout), the service goes on: it qualifies and
+        # assigns the next lead and takes the CRM's calls; only the sender waits.
+        async with asyncio.timeout(5):
+            await handoff.score(scored("lead-hang-2"))
+            second = await handoff.lead("lead-hang-2")
+            accepted = await handoff.client.post("/v1/leads/lead-hang-1/accept", json={})
+        pending = await deliveries(handoff, status="pending")
+        answer.set()
+        delivered = await eventually(
+            lambda: deliveries(handoff, status="delivered"), until=lambda d: len(d) == 2, what="both delivered"
+        )
+    assert second["state"] == "assigned"
+    assert accepted.status_code == 200, accepted.text
+    assert sorted(posted) == ["lead-hang-1", "lead-hang-2"]
+    assert {d["lead_id"] for d in pending} == {"lead-hang-1", "lead-hang-2"}
+    assert all(d["attempts"] == 1 and d["last_error"] is None for d in delivered)
+
+
+async def test_a_gone_endpoint_fails_the_delivery_and_the_admin_sends_it_again(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    gone = True
+    received: list[httpx.Request] = []
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        received.append(request)
+        return httpx.Response(410, text="webhook deleted") if gone else httpx.Response(200)
+
+    async with running_handoff(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        tmp_path=tmp_path,
+        env=CRM,
+        crm_transport=httpx.MockTransport(crm),
+    ) as handoff:
+        await handoff.score(scored("lead-gone"))
+        (failed,) = await eventually(
+            lambda: deliveries(handoff, status="failed"), until=lambda d: len(d) == 1, what="the delivery failed"
+        )
+        detail = (await handoff.client.get(f"/v1/crm-webhook/deliveries/{failed['id']}")).json()
+        gone = False  # the admin points the CRM at a live endpoint again
+        recovered = await handoff.client.post("/v1/crm-webhook/deliveries/retry", json={"lead_id": "lead-gone"})
+        await eventually(
+            lambda: deliveries(handoff, status="delivered"), until=lambda d: len(d) == 1, what="sent again"
+        )
+        again = await handoff.client.post(f"/v1/crm-webhook/deliveries/{failed['id']}/retry")
+        missing = await handoff.client.post("/v1/crm-webhook/deliveries/999999/retry")
+        unauthorised = await handoff.client.get("/v1/crm-webhook/deliveries", headers={"Authorization": ""})
+    assert failed["attempts"] == 1  # a 410 is not retried
+    assert failed["last_error"].startswith("HTTP 410: webhook deleted")
+    assert detail["payload"]["lead"]["lead_id"] == "lead-gone"
+    assert recovered.json() == {"retried": 1, "superseded": 0}
+    assert len(received) == 2
+    assert received[0].headers["webhook-id"] == received[1].headers["webhook-id"] == failed["message_id"]
+    assert all(verify(r) for r in received)
+    assert again.status_code == 409
+    assert again.json()["type"] == "https://baton.dev/problems/delivery-not-retryable"
+    assert missing.status_code == 404
+    assert unauthorised.status_code == 401
+
+
+async def test_a_leads_deliveries_arrive_in_order_and_retry_after_is_honoured(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    busy = True
+    received: list[dict[str, Any]] = []
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        if busy:
+            return httpx.Response(503, headers={"Retry-After": "3600"})
+        received.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    async with running_handoff(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        tmp_path=tmp_path,
+        env=CRM,
+        crm_transport=httpx.MockTransport(crm),
+    ) as handoff:
+        await handoff.score(scored("lead-order"))
+        first_rep = (await handoff.lead("lead-order"))["rep_id"]
+        (waiting,) = await eventually(
+            lambda: deliveries(handoff, status="pending"),
+            until=lambda d: len(d) == 1 and d[0]["attempts"] == 1,
+            what="the first try answered 503",
+        )
+        moved = await handoff.client.post("/v1/leads/lead-order/reassign", json={"reason": "rep on leave"})
+        busy = False
+        handoff.clock.advance(timedelta(minutes=30))  # the schedule's wait (5 s) is long past, Retry-After's is not
+        await asyncio.sleep(2.5)  # two passes of the sender: the reassignment must wait behind the assignment
+        held = list(received)
+        handoff.clock.advance(timedelta(minutes=31))
+        await eventually(lambda: len(received), until=lambda n: n == 2, what="both deliveries")
+    assert moved.status_code == 200, moved.text
+    assert waiting["last_error"] == "HTTP 503"
+    assert waiting["next_attempt_at"] == (T0 + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert held == []
+    assert [(r["type"], r["assignee"]["rep_id"] == first_rep) for r in received] == [
+        ("lead.assigned", True),
+        ("lead.assigned", False),
+    ]
 
 
 async def test_sla_events_show_clocks_and_a_reassign_request_moves_the_lead(

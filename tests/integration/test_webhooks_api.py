@@ -34,9 +34,10 @@ from baton_handoff.app import create_app
 from baton_handoff.settings import HandoffSettings
 from baton_handoff.webhooks.formats import CLOUDEVENTS_BATCH, CLOUDEVENTS_JSON
 from baton_handoff.webhooks.rules import lead_id_from_email
-from baton_handoff.webhooks.signatures import hubspot_v3_signature, standard_webhooks_signature
+from baton_handoff.webhooks.signatures import hubspot_v3_signature
 from baton_kit.clock import FrozenClock
 from baton_kit.db import after_commit
+from baton_kit.webhooks import standard_webhooks_signature
 
 NOW = datetime(2026, 11, 23, 9, 45, tzinfo=UTC)
 BASE = "https://baton.example"

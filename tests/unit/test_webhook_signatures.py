@@ -13,10 +13,10 @@ from baton_handoff.webhooks.signatures import (
     SignatureError,
     StaleTimestamp,
     hubspot_v3_signature,
-    standard_webhooks_signature,
     verify_hubspot_v3,
     verify_standard_webhooks,
 )
+from baton_kit.webhooks import standard_webhooks_signature
 
 NOW = datetime(2026, 11, 23, 9, 45, tzinfo=UTC)
 BODY = b'[{"eventId":1,"subscriptionType":"contact.creation","objectId":5,"occurredAt":1795425600000}]'

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from baton_contracts import CloudEvent, Topic, dlq_topic, parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_handoff import SERVICE
 from baton_handoff.auth import store_bootstrap_key
+from baton_handoff.crm.deliveries import router as deliveries_router
 from baton_handoff.crm.delivery import CrmWebhookSender
 from baton_handoff.crm.endpoints import router as crm_router
 from baton_handoff.crm.service import apply_sla_events
@@ -140,6 +142,7 @@ def create_app(
                     secret=settings.crm_webhook_secret.get_secret_value(),
                     clock=clock,
                     max_attempts=settings.crm_webhook_max_attempts,
+                    lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
                 )
                 runtime.workers.start("crm-webhook", sender.run)
             try:
@@ -156,6 +159,7 @@ def create_app(
     install_ingestion(app, settings)
     app.include_router(leads_router)
     app.include_router(crm_router)
+    app.include_router(deliveries_router)
     app.include_router(routing_router)
     app.include_router(keys_router)
     app.include_router(reports_router)

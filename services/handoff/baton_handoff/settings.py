@@ -30,11 +30,18 @@ class HandoffSettings(ServiceSettings):
         min_length=24,
         description="Bootstrap admin API key (env ADMIN_API_KEY), stored hashed at start; create scoped keys with it.",
     )
-    crm_webhook_url: str | None = Field(default=None, description="Where assignments are POSTed (Standard Webhooks).")
+    crm_webhook_url: str | None = Field(
+        default=None, description="Where assignments and reassignments are POSTed (Standard Webhooks)."
+    )
     crm_webhook_secret: SecretStr | None = Field(
         default=None, description="`whsec_<base64>` signing secret for the CRM webhook."
     )
-    crm_webhook_max_attempts: int = Field(default=12, ge=1, le=100)
+    crm_webhook_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Tries before a delivery fails; 10 follows the Standard Webhooks schedule (about three days).",
+    )
     crm_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     routing_queue_interval_seconds: float = Field(
         default=30.0, gt=0, description="How often queued MQLs are offered to the roster again."

@@ -15,14 +15,11 @@ so neither logs nor the table ever hold one.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -35,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from baton_kit.aio import wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import transaction
+from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 from baton_sla_monitor.models import AlertDelivery, DeliveryState
 
 log = structlog.get_logger(__name__)
@@ -161,25 +159,10 @@ def slack_message(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def standard_webhook(alert: dict[str, Any], *, msg_id: str, secret: str, now: datetime) -> tuple[bytes, dict[str, str]]:
-    """Standard Webhooks v1: `webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>` over
-    `{id}.{timestamp}.{body}`, keyed by the base64 secret after its `whsec_` prefix."""
+    """The generic channel: a Standard-Webhooks-signed `{type, timestamp, data}` body."""
     event_type = "baton.sla.alert_triggered" if alert["action"] == "trigger" else "baton.sla.alert_resolved"
     body = json.dumps({"type": event_type, "timestamp": now.isoformat(), "data": alert}, separators=(",", ":")).encode()
-    timestamp = str(int(now.timestamp()))
-    signature = sign_webhook(secret, msg_id=msg_id, timestamp=timestamp, body=body)
-    headers = {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": timestamp,
-        "webhook-signature": f"v1,{signature}",
-    }
-    return body, headers
-
-
-def sign_webhook(secret: str, *, msg_id: str, timestamp: str, body: bytes) -> str:
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    signed = f"{msg_id}.{timestamp}.".encode() + body
-    return base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    return body, standard_webhooks_headers(secret=secret, msg_id=msg_id, now=now, body=body)
 
 
 def build_request(
@@ -357,10 +340,5 @@ class DeliveryWorker:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return min(max(float(value), 0.0), 300.0)
-    except ValueError:
-        return None
+    seconds = retry_after_seconds(response.headers.get("retry-after"), now=datetime.now(UTC))
+    return None if seconds is None else min(seconds, 300.0)

@@ -1,34 +1,58 @@
-"""The outbound CRM webhook: assignments are POSTed to the configured endpoint, signed per
-Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256
-of "id.timestamp.body">`), retried with exponential backoff and jitter.
+"""The outbound CRM webhook: assignments (and reassignments) are POSTed to the configured endpoint,
+signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
 
-Driven from committed state: the assignment's transaction writes a `crm_deliveries` row; this
-worker sends due rows after commit. A crash between sending and marking sends again with the
-same `webhook-id`, which receivers de-duplicate on (at-least-once, as the spec intends).
+Driven from committed state, and never holding a transaction while it waits on the network: the
+assignment's transaction writes a `crm_deliveries` row; the sender leases due rows in one short
+transaction (`next_attempt_at` pushed past the lease; `FOR UPDATE SKIP LOCKED` on PostgreSQL),
+sends them concurrently, and records each outcome in another. A crash between sending and
+recording sends again after the lease with the same `webhook-id`, which receivers de-duplicate on
+(at least once, as the spec intends).
+
+A lead's deliveries go out in order: one waits while an earlier delivery of the same lead is still
+pending, so the retry of an assignment never lands after the reassignment that followed it.
+
+What the receiver's answer means (Standard Webhooks): 2xx is delivered; 410 Gone asks for no more,
+so the delivery fails at once; anything else, a timeout or a refused connection is retried on the
+spec's schedule (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: about three days), or after
+the receiver's `Retry-After`. A delivery that fails stays in the table, listed by
+`GET /v1/crm-webhook/deliveries?status=failed` and sent again by `POST .../retry`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import asyncio
 import json
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Literal
 
 import httpx
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 
 from baton_handoff.models import CrmDelivery
 from baton_kit.aio import sleep_or_stop
 from baton_kit.clock import Clock
 from baton_kit.db import transaction
+from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 
 log = structlog.get_logger(__name__)
+
+RETRY_SCHEDULE: tuple[timedelta, ...] = tuple(
+    timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+)
+"""Waits after the 1st, 2nd, ... failed try (Standard Webhooks); the last repeats past its end."""
+MAX_WAIT = timedelta(days=1)
+"""A receiver's `Retry-After` is honoured up to this."""
+ERROR_BODY_CHARS = 300
+
+Status = Literal["pending", "delivered", "failed"]
 
 
 @cache
@@ -36,17 +60,142 @@ def delivery_metrics() -> Counter:
     return Counter("baton_handoff_crm_webhooks_total", "Outbound CRM webhook attempts.", ["outcome"])
 
 
-def sign(secret: str, *, message_id: str, timestamp: int, body: bytes) -> str:
-    """The `webhook-signature` header value for `body` (secret `whsec_<base64>`, or raw bytes)."""
-    key = base64.b64decode(secret.removeprefix("whsec_")) if secret.startswith("whsec_") else secret.encode()
-    signed = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+# --- what an answer means (pure) ---------------------------------------------------------------
 
 
-def backoff(attempts: int, *, base: float = 5.0, cap: float = 3600.0) -> timedelta:
-    """After `attempts` failures: 5 s, 10 s, 20 s … capped at an hour, with ±20% jitter."""
-    seconds = min(cap, base * 2 ** max(0, attempts - 1))
-    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Literal["delivered", "retry", "failed"]
+    error: str | None = None
+    wait: timedelta | None = None
+    """Until the next try, for `retry`."""
+
+
+def retry_wait(failures: int, *, jitter: float = 1.0) -> timedelta:
+    """The wait after `failures` failed tries; `jitter` (e.g. 0.9 to 1.1) spreads retries of many rows."""
+    return RETRY_SCHEDULE[min(failures, len(RETRY_SCHEDULE)) - 1] * jitter
+
+
+def judge(
+    status: int | None,
+    *,
+    error: str | None = None,
+    retry_after: float | None = None,
+    attempts: int,
+    max_attempts: int,
+    jitter: float = 1.0,
+) -> Verdict:
+    """The outcome of try number `attempts`: `status` is the HTTP status, None when no answer came
+    (`error` says why); `retry_after` the receiver's `Retry-After` in seconds."""
+    if status is not None and 200 <= status < 300:
+        return Verdict("delivered")
+    reason = error or f"HTTP {status}"
+    if status == 410:
+        return Verdict("failed", f"{reason} (the endpoint is gone and asks for no more deliveries)")
+    if attempts >= max_attempts:
+        return Verdict("failed", reason)
+    wait = retry_wait(attempts, jitter=jitter) if retry_after is None else timedelta(seconds=retry_after)
+    return Verdict("retry", reason, min(wait, MAX_WAIT))
+
+
+def status_of(delivery: CrmDelivery) -> Status:
+    if delivery.delivered_at is not None:
+        return "delivered"
+    return "failed" if delivery.failed_at is not None else "pending"
+
+
+# --- queries -----------------------------------------------------------------------------------
+
+
+def _open() -> list[ColumnElement[bool]]:
+    return [CrmDelivery.delivered_at.is_(None), CrmDelivery.failed_at.is_(None)]
+
+
+def due(now: datetime, limit: int) -> Select[CrmDelivery]:
+    """Pending rows whose time has come, each the earliest pending one of its lead."""
+    earlier = aliased(CrmDelivery)
+    held_back = exists().where(
+        earlier.lead_id == CrmDelivery.lead_id,
+        earlier.id < CrmDelivery.id,
+        earlier.delivered_at.is_(None),
+        earlier.failed_at.is_(None),
+    )
+    return (
+        select(CrmDelivery)
+        .where(*_open(), CrmDelivery.next_attempt_at <= now, ~held_back)
+        .order_by(CrmDelivery.id)
+        .limit(limit)
+    )
+
+
+def with_status(query: Select[CrmDelivery], status: Status | None) -> Select[CrmDelivery]:
+    if status == "delivered":
+        return query.where(CrmDelivery.delivered_at.is_not(None))
+    if status == "failed":
+        return query.where(CrmDelivery.failed_at.is_not(None))
+    return query.where(*_open()) if status == "pending" else query
+
+
+async def list_deliveries(
+    session: AsyncSession, *, status: Status | None, lead_id: str | None, limit: int, offset: int
+) -> tuple[list[CrmDelivery], int]:
+    query = with_status(select(CrmDelivery), status)
+    if lead_id is not None:
+        query = query.where(CrmDelivery.lead_id == lead_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(query.order_by(CrmDelivery.id.desc()).limit(limit).offset(offset))
+    return list(rows), total or 0
+
+
+async def superseded(session: AsyncSession, delivery: CrmDelivery) -> bool:
+    """A later delivery of the same lead has been delivered: sending this one now would undo it."""
+    later = await session.scalar(
+        select(CrmDelivery.id)
+        .where(
+            CrmDelivery.lead_id == delivery.lead_id,
+            CrmDelivery.id > delivery.id,
+            CrmDelivery.delivered_at.is_not(None),
+        )
+        .limit(1)
+    )
+    return later is not None
+
+
+def send_again(delivery: CrmDelivery, now: datetime) -> None:
+    """A fresh schedule from now; `last_error` stays until an answer replaces it."""
+    delivery.failed_at = None
+    delivery.attempts = 0
+    delivery.next_attempt_at = now
+
+
+async def retry_failed(
+    session: AsyncSession, *, now: datetime, since: datetime | None, lead_id: str | None
+) -> tuple[int, int]:
+    """Send failed deliveries again (those that failed at or after `since`); returns (retried, superseded)."""
+    query = with_status(select(CrmDelivery), "failed").order_by(CrmDelivery.id)
+    if since is not None:
+        query = query.where(CrmDelivery.failed_at >= since)
+    if lead_id is not None:
+        query = query.where(CrmDelivery.lead_id == lead_id)
+    retried = skipped = 0
+    for delivery in await session.scalars(query):
+        if await superseded(session, delivery):
+            skipped += 1
+            continue
+        send_again(delivery, now)
+        retried += 1
+    return retried, skipped
+
+
+# --- the sender --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Leased:
+    id: int
+    message_id: str
+    lead_id: str
+    body: bytes
 
 
 class CrmWebhookSender:
@@ -59,81 +208,95 @@ class CrmWebhookSender:
         secret: str,
         clock: Clock,
         max_attempts: int,
+        lease: timedelta,
         batch_size: int = 50,
         idle_seconds: float = 1.0,
     ) -> None:
-        self.sessions, self.client, self.url, self.secret = sessions, client, url, secret
-        self.clock, self.max_attempts, self.batch_size, self.idle_seconds = (
-            clock,
+        self.sessions, self.client, self.url, self.secret, self.clock = sessions, client, url, secret, clock
+        self.max_attempts, self.lease, self.batch_size, self.idle_seconds = (
             max_attempts,
+            lease,
             batch_size,
             idle_seconds,
         )
 
-    async def run(self, stop: object) -> None:
-        import asyncio
-
-        assert isinstance(stop, asyncio.Event)
+    async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 sent = await self.deliver_due()
             except Exception:  # the database or a bug: log, back off, keep the loop alive
                 log.exception("crm webhook pass failed")
                 sent = 0
-            if not sent:
+            if sent < self.batch_size:
                 await sleep_or_stop(stop, self.idle_seconds)
 
     async def deliver_due(self) -> int:
-        """Send every due delivery once; returns how many were attempted."""
+        """Lease what is due, send it, record the answers; returns how many were sent."""
+        leased = await self._lease()
+        if leased:
+            answers = await asyncio.gather(*(self._post(item) for item in leased))
+            await self._record(leased, answers)
+        return len(leased)
+
+    async def _lease(self) -> list[_Leased]:
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            query = (
-                select(CrmDelivery)
-                .where(
-                    CrmDelivery.delivered_at.is_(None),
-                    CrmDelivery.failed_at.is_(None),
-                    CrmDelivery.next_attempt_at <= now,
-                )
-                .order_by(CrmDelivery.id)
-                .limit(self.batch_size)
-            )
+            query = due(now, self.batch_size)
             if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            due = list(await session.scalars(query))
-            for delivery in due:
-                await self._attempt(delivery)
-        return len(due)
+                query = query.with_for_update(skip_locked=True, of=CrmDelivery)
+            rows = list(await session.scalars(query))
+            for row in rows:
+                row.next_attempt_at = now + self.lease
+            return [
+                _Leased(
+                    r.id, r.message_id, r.lead_id, json.dumps(r.payload, separators=(",", ":"), sort_keys=True).encode()
+                )
+                for r in rows
+            ]
 
-    async def _attempt(self, delivery: CrmDelivery) -> None:
-        now = self.clock.now()
-        body = json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
-        timestamp = int(now.timestamp())
-        headers = {
-            "content-type": "application/json",
-            "webhook-id": delivery.message_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(self.secret, message_id=delivery.message_id, timestamp=timestamp, body=body),
-        }
-        delivery.attempts += 1
+    async def _post(self, item: _Leased) -> tuple[int | None, str | None, float | None]:
+        """(status, error, retry_after) of one try."""
+        headers = standard_webhooks_headers(
+            secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
+        )
         try:
-            response = await self.client.post(self.url, content=body, headers=headers)
-            ok, error = 200 <= response.status_code < 300, f"HTTP {response.status_code}"
+            response = await self.client.post(self.url, content=item.body, headers=headers)
         except httpx.HTTPError as exc:
-            ok, error = False, f"{type(exc).__name__}: {exc}"[:1000]
-        if ok:
-            delivery.delivered_at = now
-            delivery.last_error = None
-            delivery_metrics().labels(outcome="delivered").inc()
-            return
-        delivery.last_error = error
-        if delivery.attempts >= self.max_attempts:
-            delivery.failed_at = now
-            delivery_metrics().labels(outcome="failed").inc()
-            log.error("crm webhook gave up", lead_id=delivery.lead_id, attempts=delivery.attempts, error=error)
-        else:
-            delivery.next_attempt_at = now + backoff(delivery.attempts)
-            delivery_metrics().labels(outcome="retry").inc()
+            return None, f"{type(exc).__name__}: {exc}"[:1000], None
+        if 200 <= response.status_code < 300:
+            return response.status_code, None, None
+        said = response.text.strip()[:ERROR_BODY_CHARS]
+        error = f"HTTP {response.status_code}" + (f": {said}" if said else "")
+        return (
+            response.status_code,
+            error,
+            retry_after_seconds(response.headers.get("retry-after"), now=self.clock.now()),
+        )
 
-
-def next_attempt(now: datetime, attempts: int) -> datetime:
-    return now + backoff(attempts)
+    async def _record(
+        self, leased: Sequence[_Leased], answers: Sequence[tuple[int | None, str | None, float | None]]
+    ) -> None:
+        async with transaction(self.sessions) as session:
+            now = self.clock.now()
+            for item, (status, error, retry_after) in zip(leased, answers, strict=True):
+                row = await session.get(CrmDelivery, item.id, with_for_update=True)
+                if row is None or status_of(row) != "pending":
+                    continue
+                row.attempts += 1
+                verdict = judge(
+                    status,
+                    error=error,
+                    retry_after=retry_after,
+                    attempts=row.attempts,
+                    max_attempts=self.max_attempts,
+                    jitter=random.uniform(0.9, 1.1),
+                )
+                delivery_metrics().labels(outcome=verdict.outcome).inc()
+                if verdict.outcome == "delivered":
+                    row.delivered_at, row.last_error = now, None
+                elif verdict.outcome == "failed":
+                    row.failed_at, row.last_error = now, verdict.error
+                    log.error("crm webhook gave up", lead_id=row.lead_id, attempts=row.attempts, error=verdict.error)
+                else:
+                    assert verdict.wait is not None
+                    row.next_attempt_at, row.last_error = now + verdict.wait, verdict.error

@@ -34,3 +34,17 @@ class IdempotentRequestInProgress(Problem):
     status = 409
     title = "A request with this Idempotency-Key is in progress"
     type = "https://baton.dev/problems/idempotency-in-progress"
+
+
+class DeliveryNotFound(Problem):
+    status = 404
+    title = "No such CRM webhook delivery"
+    type = "https://baton.dev/problems/not-found"
+
+
+class DeliveryNotRetryable(Problem):
+    """A delivered message is not sent again, nor one that a later delivery of its lead superseded."""
+
+    status = 409
+    title = "This delivery cannot be sent again"
+    type = "https://baton.dev/problems/delivery-not-retryable"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -94,3 +95,48 @@ class StageUpdate(_Body):
     external_id: str | None = Field(default=None, max_length=200, description="The CRM's opportunity or record id.")
     amount: float | None = Field(default=None, ge=0)
     note: str | None = Field(default=None, max_length=2000)
+
+
+class DeliveryRead(BaseModel):
+    """One outbound CRM webhook message and how its delivery went."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    message_id: str = Field(description="The `webhook-id` header: the same on every try of this message.")
+    lead_id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(description="Tries since the message was written, or since it was last sent again.")
+    next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
+    last_error: str | None = Field(
+        description="The last failed try's answer: `HTTP <status>: <body>`, or why none came."
+    )
+    created_at: datetime
+    delivered_at: datetime | None
+    failed_at: datetime | None
+
+
+class DeliveryDetail(DeliveryRead):
+    payload: dict[str, Any] = Field(description="The body as sent (the lead, assignee, routing and score).")
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryRead]
+    total: int
+
+
+class RetryFailed(_Body):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"since": "2026-11-30T00:00:00Z"}, {"lead_id": "lead-42"}]}
+    )
+
+    since: AwareDatetime | None = Field(default=None, description="Only deliveries that failed at or after this.")
+    lead_id: str | None = Field(default=None, max_length=200, description="Only this lead's deliveries.")
+
+
+class RetryResult(BaseModel):
+    retried: int = Field(description="Failed deliveries now pending again, due at once.")
+    superseded: int = Field(
+        description="Failed deliveries left alone because a later delivery of the same lead was delivered."
+    )

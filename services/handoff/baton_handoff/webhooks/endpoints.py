@@ -43,16 +43,12 @@ from baton_handoff.webhooks.mapping import Mappings, SourceMapping, load_mapping
 from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses, webhook_format
 from baton_handoff.webhooks.schemas import GenericWebhook, IngestResult
 from baton_handoff.webhooks.service import ingest
-from baton_handoff.webhooks.signatures import (
-    SignatureError,
-    standard_webhooks_key,
-    verify_hubspot_v3,
-    verify_standard_webhooks,
-)
+from baton_handoff.webhooks.signatures import SignatureError, verify_hubspot_v3, verify_standard_webhooks
 from baton_handoff.webhooks.signatures import StaleTimestamp as StaleSignature
 from baton_kit.db import after_commit
 from baton_kit.http import DbSession
 from baton_kit.runtime import Runtime
+from baton_kit.webhooks import standard_webhooks_key
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 

@@ -11,12 +11,13 @@ genuinely signed but old (replayed or delayed) request answers 400 "stale".
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
+
+from baton_kit.webhooks import standard_webhooks_signature
 
 TOLERANCE = timedelta(minutes=5)
 
@@ -85,23 +86,6 @@ def verify_hubspot_v3(
     ):
         raise SignatureError("X-HubSpot-Signature-v3 does not match any active secret")
     _check_time(signed_at, now, tolerance)
-
-
-def standard_webhooks_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret: `whsec_<base64>` decodes; anything else is used as bytes."""
-    if secret.startswith("whsec_"):
-        try:
-            return base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except binascii.Error:
-            raise ValueError("a whsec_ secret must be base64 after the prefix") from None
-    return secret.encode()
-
-
-def standard_webhooks_signature(*, secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
-    """`v1,<base64(HMAC-SHA256(key, "{webhook-id}.{webhook-timestamp}.{body}"))>`."""
-    message = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(standard_webhooks_key(secret), message, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
 
 
 def verify_standard_webhooks(

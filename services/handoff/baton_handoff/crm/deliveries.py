@@ -1,0 +1,102 @@
+"""The outbound CRM webhook's deliveries, for the admin: what was sent, what failed and why, and
+sending failed ones again once the receiver is fixed (after an outage longer than the retry
+schedule, a rotated secret, a wrong URL)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from baton_handoff.crm import delivery
+from baton_handoff.crm.delivery import Status, status_of
+from baton_handoff.crm.exceptions import DeliveryNotFound, DeliveryNotRetryable
+from baton_handoff.crm.schemas import DeliveryDetail, DeliveryList, DeliveryRead, RetryFailed, RetryResult
+from baton_handoff.dependencies import AdminKey, RuntimeDep
+from baton_handoff.leads.endpoints import AUTH
+from baton_handoff.models import CrmDelivery
+from baton_kit.http import DbSession
+
+router = APIRouter(prefix="/v1/crm-webhook/deliveries", tags=["crm webhook"])
+
+DeliveryId = Annotated[int, Path(ge=1)]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such delivery"}}
+
+
+def _fields(row: CrmDelivery) -> dict[str, Any]:
+    status = status_of(row)
+    return {
+        **{c: getattr(row, c) for c in DeliveryRead.model_fields if c not in ("status", "next_attempt_at")},
+        "status": status,
+        "next_attempt_at": row.next_attempt_at if status == "pending" else None,
+    }
+
+
+async def _get(session: DbSession, delivery_id: int) -> CrmDelivery:
+    row = await session.get(CrmDelivery, delivery_id)
+    if row is None:
+        raise DeliveryNotFound(f"no CRM webhook delivery {delivery_id}")
+    return row
+
+
+@router.get("", response_model=DeliveryList, summary="Outbound CRM webhook deliveries, newest first", responses=AUTH)
+async def list_deliveries(
+    session: DbSession,
+    _principal: AdminKey,
+    status: Status | None = None,
+    lead_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> DeliveryList:
+    rows, total = await delivery.list_deliveries(session, status=status, lead_id=lead_id, limit=limit, offset=offset)
+    return DeliveryList(items=[DeliveryRead.model_validate(_fields(r)) for r in rows], total=total)
+
+
+@router.get(
+    "/{delivery_id}",
+    response_model=DeliveryDetail,
+    summary="One delivery, with the body it sends",
+    responses={**AUTH, **NOT_FOUND},
+)
+async def get_delivery(delivery_id: DeliveryId, session: DbSession, _principal: AdminKey) -> DeliveryDetail:
+    row = await _get(session, delivery_id)
+    return DeliveryDetail.model_validate({**_fields(row), "payload": row.payload})
+
+
+@router.post(
+    "/{delivery_id}/retry",
+    response_model=DeliveryRead,
+    summary="Send a failed (or still pending) delivery again now, on a fresh retry schedule",
+    responses={
+        **AUTH,
+        **NOT_FOUND,
+        409: {"description": "Already delivered, or a later delivery of the same lead was (it would be undone)"},
+    },
+)
+async def retry_delivery(
+    delivery_id: DeliveryId, session: DbSession, runtime: RuntimeDep, _principal: AdminKey
+) -> DeliveryRead:
+    row = await _get(session, delivery_id)
+    if status_of(row) == "delivered":
+        raise DeliveryNotRetryable(f"delivery {delivery_id} was delivered at {row.delivered_at:%Y-%m-%dT%H:%M:%SZ}")
+    if await delivery.superseded(session, row):
+        raise DeliveryNotRetryable(
+            f"a later delivery of lead {row.lead_id} was delivered; sending this one would undo it"
+        )
+    delivery.send_again(row, runtime.clock.now())
+    await session.flush()
+    return DeliveryRead.model_validate(_fields(row))
+
+
+@router.post(
+    "/retry",
+    response_model=RetryResult,
+    summary="Send every failed delivery again (optionally: failed since a time, or of one lead)",
+    responses={**AUTH, 422: {"description": "Invalid body (fields named in `errors`)"}},
+)
+async def retry_failed(body: RetryFailed, session: DbSession, runtime: RuntimeDep, _principal: AdminKey) -> RetryResult:
+    retried, superseded = await delivery.retry_failed(
+        session, now=runtime.clock.now(), since=body.since, lead_id=body.lead_id
+    )
+    await session.flush()
+    return RetryResult(retried=retried, superseded=superseded)
