@@ -19,7 +19,7 @@ from baton_kit.http import DbSession
 
 router = APIRouter(prefix="/v1/crm-webhook/deliveries", tags=["crm webhook"])
 
-DeliveryId = Annotated[int, Path(ge=1)]
+DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a 64-bit row id
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such delivery"}}
 
 
