@@ -16,7 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 from test_handoff_harness import ICP_PROFILE, T0, Handoff, running_handoff, scored
+
+from baton_handoff.models import Lead
+from baton_kit.db import transaction
 
 
 @pytest.fixture
@@ -41,6 +45,22 @@ async def test_qualified_lead_is_assigned_and_get_shows_why_with_the_definitions
     assert lead["qualification"]["definitions_version"].startswith("sha256:")
     assert lead["rep_id"]
     assert lead["segment"] == "mid_market"
+
+
+async def test_reads_do_not_wait_for_a_write_in_progress(handoff: Handoff) -> None:
+    """A GET reads a snapshot and takes no write lock: on SQLite (one writer per process) a CRM's poll,
+    a dashboard or a report never queues behind ingestion, nor ingestion behind them."""
+    await handoff.score(scored("lead-read"))
+    async with transaction(handoff.app.state.runtime.sessions) as session:
+        await session.execute(update(Lead).where(Lead.lead_id == "lead-read").values(score=1.0))
+        async with asyncio.timeout(5):  # before, on SQLite: every one of these waited for the commit
+            lead = await handoff.lead("lead-read")
+            answers = [
+                await handoff.client.get(path)
+                for path in ("/v1/leads", "/v1/reps", "/v1/reports/acceptance", "/v1/reports/conversion")
+            ]
+    assert lead["score"] == 80  # the snapshot: the write in progress is not seen
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
 
 
 async def test_accept_then_second_accept_is_409_with_current_state(handoff: Handoff) -> None:

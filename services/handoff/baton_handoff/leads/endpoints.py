@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.events import LeadState
 from baton_handoff.auth import Principal, authorize_lead
@@ -11,7 +12,7 @@ from baton_handoff.dependencies import ReadKey
 from baton_handoff.leads import service
 from baton_handoff.leads.schemas import ClockRead, LeadList, LeadRead, LeadSummary, TransitionRead
 from baton_handoff.models import Lead
-from baton_kit.http import DbSession
+from baton_kit.http import ReadSession
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -22,7 +23,7 @@ AUTH: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such lead"}}
 
 
-async def read_lead(session: DbSession, lead: Lead) -> LeadRead:
+async def read_lead(session: AsyncSession, lead: Lead) -> LeadRead:
     transitions = await service.timeline(session, lead.lead_id)
     clocks = await service.clocks(session, lead.lead_id)
     return LeadRead.model_validate(
@@ -50,7 +51,7 @@ def _own(principal: Principal, rep_id: str | None, team_id: str | None) -> tuple
 
 @router.get("", response_model=LeadList, summary="List and filter leads, newest change first", responses=AUTH)
 async def list_leads(
-    session: DbSession,
+    session: ReadSession,
     principal: ReadKey,
     state: LeadState | None = None,
     rep_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -82,7 +83,7 @@ async def list_leads(
     summary="A lead: state, score explanation, qualification reasons, timeline, SLA clocks",
     responses={**AUTH, **NOT_FOUND},
 )
-async def get_lead(lead_id: str, session: DbSession, principal: ReadKey) -> LeadRead:
+async def get_lead(lead_id: str, session: ReadSession, principal: ReadKey) -> LeadRead:
     lead = await service.get_lead_or_404(session, lead_id)
     authorize_lead(principal, lead)
     return await read_lead(session, lead)
