@@ -137,22 +137,19 @@ def add_ops_routes(app: FastAPI, *, readiness: Callable[[], Mapping[str, Readine
 
 
 async def request_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commits after the endpoint returns and *before* the response
-    is sent (scope="function"), so a 2xx always means committed."""
-    async with transaction(request.app.state.runtime.sessions) as session:
+    """The request's unit of work, shared by the endpoint and its dependencies (the caller's key).
+
+    GET and HEAD read one snapshot (`read_transaction`) and take no write lock: on SQLite, with one
+    writer per process, a poll or a report then never queues behind ingestion, nor ingestion behind
+    it. Other methods write: commits after the endpoint returns and *before* the response is sent
+    (scope="function"), so a 2xx always means committed."""
+    sessions = request.app.state.runtime.sessions
+    unit = read_transaction(sessions) if request.method in ("GET", "HEAD") else transaction(sessions)
+    async with unit as session:
         yield session
 
 
 DbSession = Annotated[AsyncSession, Depends(request_session, scope="function")]
-
-
-async def request_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """A read-only request's unit of work: its statements see one snapshot (`read_transaction`)."""
-    async with read_transaction(request.app.state.runtime.sessions) as session:
-        yield session
-
-
-ReadSession = Annotated[AsyncSession, Depends(request_read_session, scope="function")]
 
 
 def install_unavailable_handler(app: FastAPI) -> None:

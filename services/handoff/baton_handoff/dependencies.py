@@ -9,7 +9,7 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from baton_contracts.definitions import LoadedDefinitions
 from baton_handoff.auth import Principal, Scope, authenticate, read_presented_key, require_scope
-from baton_kit.db import read_transaction
+from baton_kit.http import DbSession
 from baton_kit.runtime import Runtime
 
 # Declared for OpenAPI (security schemes); the checks below read the headers themselves.
@@ -33,14 +33,13 @@ DefinitionsDep = Annotated[LoadedDefinitions, Depends(_definitions)]
 
 async def _principal(
     request: Request,
-    runtime: RuntimeDep,
+    session: DbSession,
     _b: Annotated[object, Depends(_bearer)] = None,
     _k: Annotated[object, Depends(_api_key)] = None,
 ) -> Principal:
-    """The caller, read in a snapshot of its own: a read-only request then takes no write lock at all."""
+    """The caller, read in the request's own unit of work (a GET's snapshot, or a write's transaction)."""
     presented = read_presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    async with read_transaction(runtime.sessions) as session:
-        return await authenticate(session, presented, now=runtime.clock.now())
+    return await authenticate(session, presented, now=request.app.state.runtime.clock.now())
 
 
 def scoped(scope: Scope) -> object:

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter
 
 from baton_contracts.events import AccountSnapshot, LeadProfile, ScoreContribution
-from baton_kit.http import Problem, ReadSession
+from baton_kit.http import DbSession, Problem
 from baton_scoring.models import Lead, ScoreHistory
 from baton_scoring.schemas import LeadScoreRead, ScoreHistoryEntry
 
@@ -24,7 +24,7 @@ class LeadNotScored(Problem):
     summary="A lead's score, its explanation and its score history",
     responses={404: {"description": "No event has been scored for this lead"}},
 )
-async def get_lead_score(lead_id: str, session: ReadSession) -> LeadScoreRead:
+async def get_lead_score(lead_id: str, session: DbSession) -> LeadScoreRead:
     row = await session.get(Lead, lead_id)
     if row is None:
         raise LeadNotScored(f"no score for lead {lead_id!r}")

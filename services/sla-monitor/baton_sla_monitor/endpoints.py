@@ -7,8 +7,8 @@ from pydantic import AwareDatetime
 
 from baton_contracts.events import SlaClockKind
 from baton_kit.clock import Clock
+from baton_kit.http import DbSession as Session
 from baton_kit.http import Problem, report_period
-from baton_kit.http import ReadSession as Session
 from baton_sla_monitor.reports import GroupBy, attainment
 from baton_sla_monitor.rules import ClockState
 from baton_sla_monitor.schemas import AttainmentReportRead, AttainmentRowRead, ClockSummaryRead, LeadClocksRead

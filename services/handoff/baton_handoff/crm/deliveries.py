@@ -15,7 +15,7 @@ from baton_handoff.crm.schemas import DeliveryDetail, DeliveryList, DeliveryRead
 from baton_handoff.dependencies import AdminKey, RuntimeDep
 from baton_handoff.leads.endpoints import AUTH
 from baton_handoff.models import CrmDelivery
-from baton_kit.http import DbSession, ReadSession
+from baton_kit.http import DbSession
 
 router = APIRouter(prefix="/v1/crm-webhook/deliveries", tags=["crm webhook"])
 
@@ -41,7 +41,7 @@ async def _get(session: DbSession, delivery_id: int) -> CrmDelivery:
 
 @router.get("", response_model=DeliveryList, summary="Outbound CRM webhook deliveries, newest first", responses=AUTH)
 async def list_deliveries(
-    session: ReadSession,
+    session: DbSession,
     _principal: AdminKey,
     status: Status | None = None,
     lead_id: Annotated[str | None, Query(max_length=200)] = None,
@@ -58,7 +58,7 @@ async def list_deliveries(
     summary="One delivery, with the body it sends",
     responses={**AUTH, **NOT_FOUND},
 )
-async def get_delivery(delivery_id: DeliveryId, session: ReadSession, _principal: AdminKey) -> DeliveryDetail:
+async def get_delivery(delivery_id: DeliveryId, session: DbSession, _principal: AdminKey) -> DeliveryDetail:
     row = await _get(session, delivery_id)
     return DeliveryDetail.model_validate({**_fields(row), "payload": row.payload})
 

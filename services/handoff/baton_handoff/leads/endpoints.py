@@ -12,7 +12,7 @@ from baton_handoff.dependencies import ReadKey
 from baton_handoff.leads import service
 from baton_handoff.leads.schemas import ClockRead, LeadList, LeadRead, LeadSummary, TransitionRead
 from baton_handoff.models import Lead
-from baton_kit.http import ReadSession
+from baton_kit.http import DbSession
 
 router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
@@ -51,7 +51,7 @@ def _own(principal: Principal, rep_id: str | None, team_id: str | None) -> tuple
 
 @router.get("", response_model=LeadList, summary="List and filter leads, newest change first", responses=AUTH)
 async def list_leads(
-    session: ReadSession,
+    session: DbSession,
     principal: ReadKey,
     state: LeadState | None = None,
     rep_id: Annotated[str | None, Query(max_length=100)] = None,
@@ -83,7 +83,7 @@ async def list_leads(
     summary="A lead: state, score explanation, qualification reasons, timeline, SLA clocks",
     responses={**AUTH, **NOT_FOUND},
 )
-async def get_lead(lead_id: str, session: ReadSession, principal: ReadKey) -> LeadRead:
+async def get_lead(lead_id: str, session: DbSession, principal: ReadKey) -> LeadRead:
     lead = await service.get_lead_or_404(session, lead_id)
     authorize_lead(principal, lead)
     return await read_lead(session, lead)

@@ -18,7 +18,7 @@ from baton_handoff.reports.schemas import (
     ConversionReportRead,
     ConversionRowRead,
 )
-from baton_kit.http import ReadSession, report_period
+from baton_kit.http import DbSession, report_period
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 
@@ -37,7 +37,7 @@ Until = Annotated[AwareDatetime | None, Query(description="Default: now.")]
     responses=RESPONSES,
 )
 async def get_acceptance(
-    session: ReadSession,
+    session: DbSession,
     runtime: RuntimeDep,
     principal: ReadKey,
     group_by: GroupBy = GroupBy.FIT_GRADE,
@@ -69,7 +69,7 @@ async def get_acceptance(
     responses=RESPONSES,
 )
 async def get_conversion(
-    session: ReadSession,
+    session: DbSession,
     runtime: RuntimeDep,
     principal: ReadKey,
     group_by: GroupBy = GroupBy.FIT_GRADE,

@@ -35,7 +35,7 @@ from baton_handoff.routing.schemas import (
     TeamRead,
     TeamWrite,
 )
-from baton_kit.http import DbSession, Problem, ReadSession
+from baton_kit.http import DbSession, Problem
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 keys_router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
@@ -115,7 +115,7 @@ def _rep_read(rep: Rep) -> RepRead:
 
 
 @router.get("/reps", response_model=list[RepRead], summary="The roster", responses=AUTH)
-async def list_reps(session: ReadSession, _principal: ReadKey) -> list[RepRead]:
+async def list_reps(session: DbSession, _principal: ReadKey) -> list[RepRead]:
     return [_rep_read(r) for r in await session.scalars(select(Rep).order_by(Rep.rep_id))]
 
 
@@ -163,7 +163,7 @@ async def put_rep(rep_id: IdPath, body: RepWrite, write: AdminWrite) -> JSONResp
 )
 async def rep_queue(
     rep_id: str,
-    session: ReadSession,
+    session: DbSession,
     principal: ReadKey,
     state: LeadState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -186,7 +186,7 @@ async def rep_queue(
 
 
 @router.get("/teams", response_model=list[TeamRead], summary="Teams", responses=AUTH)
-async def list_teams(session: ReadSession, _principal: ReadKey) -> list[TeamRead]:
+async def list_teams(session: DbSession, _principal: ReadKey) -> list[TeamRead]:
     return [TeamRead.model_validate(t) for t in await session.scalars(select(Team).order_by(Team.team_id))]
 
 
@@ -208,7 +208,7 @@ async def put_team(team_id: IdPath, body: TeamWrite, write: AdminWrite) -> JSONR
 
 @router.get("/accounts", response_model=list[AccountRead], summary="Accounts", responses=AUTH)
 async def list_accounts(
-    session: ReadSession,
+    session: DbSession,
     _principal: ReadKey,
     domain: Annotated[str | None, Query(max_length=253)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -274,7 +274,7 @@ async def import_accounts(body: AccountImport, write: AdminWrite) -> JSONRespons
 
 
 @keys_router.get("", response_model=list[ApiKeyRead], summary="API keys (never the secrets)", responses=AUTH)
-async def list_keys(session: ReadSession, _principal: AdminKey) -> list[ApiKeyRead]:
+async def list_keys(session: DbSession, _principal: AdminKey) -> list[ApiKeyRead]:
     return [ApiKeyRead.model_validate(k) for k in await session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
 
 
