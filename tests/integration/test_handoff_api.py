@@ -461,3 +461,36 @@ async def test_two_instances_share_one_fair_rotation_that_survives_a_restart(
         listed = (await c.client.get("/v1/leads", params={"state": "assigned", "limit": 1000})).json()
     per_rep = Counter(item["rep_id"] for item in listed["items"])
     assert set(per_rep.values()) == {11}, per_rep
+
+
+async def test_the_definitions_in_force_and_every_version_run_with_are_readable(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    async with running_handoff(database_url=database_url, kafka_bootstrap=kafka_bootstrap, tmp_path=tmp_path) as h:
+        await h.score(scored("lead-rules"))
+        mql = (await h.lead("lead-rules"))["timeline"][1]
+        first = (await h.client.get("/v1/definitions")).json()
+        reasons = (await h.client.get("/v1/definitions/rejection-reasons")).json()
+    first_text = (tmp_path / "definitions.yaml").read_text()
+
+    taxonomy = {"rejection_reasons": [{"code": "not_now", "label": "Not now"}, {"code": "other", "label": "Other"}]}
+    async with running_handoff(
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, tmp_path=tmp_path, definitions={"crm": taxonomy}
+    ) as h:
+        second = (await h.client.get("/v1/definitions")).json()
+        listed = (await h.client.get("/v1/definitions/versions")).json()
+        old = (await h.client.get(f"/v1/definitions/versions/{first['version']}")).json()
+        rejected = await h.client.post("/v1/leads/lead-rules/reject", json={"reason": "not_now"})
+        unknown = await h.client.get("/v1/definitions/versions/sha256:0000")
+
+    assert first["version"] == mql["definitions_version"]  # the decision names the version; the API has its text
+    assert first["definitions"]["qualification"] and first["warnings"] == []
+    assert [r["code"] for r in reasons["rejection_reasons"]][:2] == ["unable_to_reach", "inaccurate_data"]
+    assert next(r for r in reasons["rejection_reasons"] if r["code"] == "no_fit")["sub_reasons"]
+    assert second["version"] != first["version"]
+    assert [r["code"] for r in second["definitions"]["crm"]["rejection_reasons"]] == ["not_now", "other"]
+    assert [(v["version"], v["current"]) for v in listed] == [(second["version"], True), (first["version"], False)]
+    assert old["text"] == first_text and not old["current"]
+    assert rejected.status_code == 200, rejected.text
+    assert unknown.status_code == 404
+    assert unknown.json()["type"] == "https://baton.dev/problems/unknown-definitions-version"

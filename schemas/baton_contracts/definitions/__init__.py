@@ -14,7 +14,7 @@ import hashlib
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from baton_contracts.definitions.base import Strict
 from baton_contracts.definitions.crm import CrmDefinitions
@@ -80,6 +80,7 @@ class LoadedDefinitions(Strict):
 
     version: str
     definitions: Definitions
+    text: str = Field(default="", repr=False, description="The file as loaded, comments and all: what was signed.")
 
 
 class DefinitionsError(ValueError):
@@ -103,7 +104,9 @@ def parse_definitions(raw: bytes, *, origin: str = "<definitions>") -> LoadedDef
             f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
         )
         raise DefinitionsError(f"{origin}: {problems}") from exc
-    return LoadedDefinitions(version=definitions_version(raw), definitions=definitions)
+    return LoadedDefinitions(
+        version=definitions_version(raw), definitions=definitions, text=raw.decode("utf-8", errors="replace")
+    )
 
 
 def definitions_version(raw: bytes) -> str:

@@ -22,6 +22,8 @@ from baton_handoff.crm.deliveries import router as deliveries_router
 from baton_handoff.crm.delivery import CrmWebhookSender
 from baton_handoff.crm.endpoints import router as crm_router
 from baton_handoff.crm.service import apply_sla_events
+from baton_handoff.definitions.endpoints import router as definitions_router
+from baton_handoff.definitions.service import record_version
 from baton_handoff.leads.endpoints import router as leads_router
 from baton_handoff.models import Base
 from baton_handoff.qualification.service import apply_lead_scored
@@ -76,6 +78,7 @@ def create_app(
                 log.warning("definitions", warning=warning, version=definitions.version)
             async with transaction(runtime.sessions) as session:
                 await seed_roster(session, definitions=definitions, now=clock.now())
+                await record_version(session, definitions, now=clock.now())
                 if settings.admin_api_key is not None:
                     await store_bootstrap_key(session, settings.admin_api_key.get_secret_value(), now=clock.now())
 
@@ -160,6 +163,7 @@ def create_app(
     app.include_router(leads_router)
     app.include_router(crm_router)
     app.include_router(deliveries_router)
+    app.include_router(definitions_router)
     app.include_router(routing_router)
     app.include_router(keys_router)
     app.include_router(reports_router)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from baton_contracts.events import LeadState
@@ -191,6 +191,18 @@ class ApiKey(Base):
     team_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
+
+
+class DefinitionsVersion(Base):
+    """Every definitions file the handoff has run with, as it was loaded. Decisions record only the
+    version (the file's hash); this keeps the text, so the rulebook behind any decision can be read."""
+
+    __tablename__ = "definitions_versions"
+
+    version: Mapped[str] = mapped_column(String(100), primary_key=True)
+    text: Mapped[str] = mapped_column(Text, nullable=False)
+    first_loaded_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
+    last_loaded_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
 
 
 class CrmDelivery(Base):

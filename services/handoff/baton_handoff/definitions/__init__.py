@@ -1,0 +1,1 @@
+"""The definitions in force and every version the handoff has run with, readable over the API."""
