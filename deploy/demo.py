@@ -511,6 +511,7 @@ class ReplayReport:
     clocks: dict[tuple[str, str], int] = field(default_factory=dict)
     examples: list[str] = field(default_factory=list)
     example_ids: list[str] = field(default_factory=list)
+    crm_deliveries: dict[str, int] = field(default_factory=dict)  # status -> count (the CRM webhook)
     wall_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -729,6 +730,9 @@ def replay(
             api, sla, report, timeout=sla_timeout, quiet=min(quiet_seconds, 2.0), interval=poll_interval, sleep=sleep
         )
         final = _snapshot(api, handoff)
+        report.crm_deliveries = _wait_for_crm_deliveries(
+            api, handoff, timeout=sla_timeout, interval=poll_interval, sleep=sleep
+        )
         report.states = dict(final.counts)
         report.reps = _per_rep(final)
         report.example_ids, report.examples = _examples(api, handoff, sla, final, profiles)
@@ -898,6 +902,26 @@ def _wait_for_clocks(
     report.clocks = last or {}
 
 
+CRM_STATUSES = ("delivered", "pending", "failed")
+
+
+def _wait_for_crm_deliveries(
+    api: _Api, handoff: str, *, timeout: float, interval: float, sleep: Callable[[float], None]
+) -> dict[str, int]:
+    """How the CRM webhook's deliveries stand once none is pending (all zero when it is not configured)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = {
+            status: int(
+                api.get_json(f"{handoff}/v1/crm-webhook/deliveries", params={"status": status, "limit": 1})["total"]
+            )
+            for status in CRM_STATUSES
+        }
+        if not counts["pending"] or time.monotonic() >= deadline:
+            return counts
+        sleep(interval)
+
+
 def _per_rep(snapshot: _Snapshot) -> dict[str, tuple[int, int]]:
     assigned: Counter[str] = Counter()
     accepted: Counter[str] = Counter()
@@ -977,6 +1001,11 @@ def _check_outcome(report: ReplayReport, final: _Snapshot) -> None:
         report.problems.append("no lead went past 'known': is scoring running and publishing lead.scored?")
     if report.accepts and not any(state == "met" and n for (_, state), n in report.clocks.items()):
         report.problems.append("sla-monitor shows no met clocks although reps accepted leads")
+    if report.crm_deliveries.get("failed") or report.crm_deliveries.get("pending"):
+        report.problems.append(
+            f"CRM webhook deliveries not delivered: {report.crm_deliveries['failed']} failed, "
+            f"{report.crm_deliveries['pending']} pending (GET /v1/crm-webhook/deliveries shows the answers)"
+        )
 
 
 def format_summary(report: ReplayReport, base_urls: BaseUrls) -> str:
@@ -1009,6 +1038,15 @@ def format_summary(report: ReplayReport, base_urls: BaseUrls) -> str:
         lines.append(f"  {kind:<16}" + ", ".join(shown))
     if not kinds:
         lines.append("  (no clocks reported)")
+    lines.append("")
+    if any(report.crm_deliveries.values()):
+        lines.append(
+            "CRM webhook       "
+            + ", ".join(f"{status} {report.crm_deliveries.get(status, 0)}" for status in CRM_STATUSES)
+            + " (signed assignment packets)"
+        )
+    else:
+        lines.append("CRM webhook       not configured (CRM_WEBHOOK_URL)")
     if report.examples:
         lines.append("")
         lines.append("Example leads")
@@ -1025,6 +1063,8 @@ def format_summary(report: ReplayReport, base_urls: BaseUrls) -> str:
     lines.append(f"  SLA clocks      {sla}/v1/clocks/summary")
     lines.append(f"  sales verdicts  {handoff}/v1/reports/acceptance?group_by=grade")
     lines.append(f"  conversion      {handoff}/v1/reports/conversion?group_by=fit_grade")
+    lines.append(f"  CRM webhook     {handoff}/v1/crm-webhook/deliveries")
+    lines.append(f"  definitions     {handoff}/v1/definitions")
     if report.problems:
         lines.append("")
         lines.append("PROBLEMS")

@@ -6,13 +6,17 @@
 
 Without KAFKA_BOOTSTRAP_SERVERS it starts the embedded Kafka-protocol broker (in memory) and creates
 every topic. Each service runs as a child process (`python -m baton_<service>`) on loopback with its
-own SQLite file and log in data/. Everything it started is stopped on Ctrl-C or SIGTERM. It exits
-non-zero if a service does not become ready, dies, or the demo fails.
+own SQLite file and log in data/. A stand-in CRM on a free loopback port receives the handoff's
+signed assignment webhooks (unless CRM_WEBHOOK_URL is set) and checks each signature. Everything it
+started is stopped on Ctrl-C or SIGTERM. It exits non-zero if a service does not become ready, dies,
+or the demo fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import hmac
 import importlib.util
 import os
 import secrets
@@ -23,6 +27,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
@@ -30,6 +35,7 @@ from typing import Any
 from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, create_topics
 from baton_kit.processes import ServiceNotReady, ServiceProcess
+from baton_kit.webhooks import standard_webhooks_signature
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"  # ServiceProcess binds services to loopback: the embedded setup has no authentication
@@ -164,6 +170,55 @@ class DemoThread(threading.Thread):
 
 
 # --------------------------------------------------------------------------------------------
+# the stand-in CRM
+
+
+class CrmReceiver:
+    """What a CRM integration does with the handoff's webhook, in miniature: a loopback HTTP server
+    that checks each delivery's Standard Webhooks signature (401 when it does not verify, which the
+    handoff retries) and answers 204. The demo reads the outcome back from the handoff's API."""
+
+    def __init__(self) -> None:
+        self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        self.received = 0
+        self.refused = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                expected = standard_webhooks_signature(
+                    secret=receiver.secret,
+                    msg_id=self.headers.get("webhook-id", ""),
+                    timestamp=self.headers.get("webhook-timestamp", ""),
+                    body=body,
+                )
+                offered = self.headers.get("webhook-signature", "").split()
+                valid = any(hmac.compare_digest(expected, entry) for entry in offered)
+                receiver.received += valid
+                receiver.refused += not valid
+                self.send_response(204 if valid else 401)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="crm-receiver", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.server.server_address[1]}/baton"
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# --------------------------------------------------------------------------------------------
 # main
 
 
@@ -232,6 +287,7 @@ def run(args: argparse.Namespace) -> int:
                 path.unlink(missing_ok=True)
 
     broker: EmbeddedBroker | None = None
+    crm: CrmReceiver | None = None
     services: list[ServiceProcess] = []
     started = time.monotonic()
     try:
@@ -251,6 +307,10 @@ def run(args: argparse.Namespace) -> int:
 
         # The handoff API needs a key: ADMIN_API_KEY if set, else a fresh one for this run (printed below).
         admin_key = os.environ.get("ADMIN_API_KEY") or f"bk_demo_{secrets.token_urlsafe(24)}"
+        if not os.environ.get("CRM_WEBHOOK_URL"):
+            crm = CrmReceiver()
+            crm.start()
+            print(f"Stand-in CRM on {crm.url} (receives the signed assignment webhooks)", flush=True)
         print(f"Starting {', '.join(s.name for s in specs)} (SQLite files and logs in {_rel(data_dir)}/)", flush=True)
         for spec in specs:
             env = {
@@ -263,6 +323,8 @@ def run(args: argparse.Namespace) -> int:
                 env["DEFINITIONS_PATH"] = str(Path(args.definitions).resolve())
             if spec.name == "handoff":
                 env["ADMIN_API_KEY"] = admin_key
+                if crm is not None:
+                    env["CRM_WEBHOOK_URL"], env["CRM_WEBHOOK_SECRET"] = crm.url, crm.secret
             log_path = data_dir / f"{spec.name}.log"
             services.append(
                 ServiceProcess(name=spec.name, module=spec.module, port=ports[spec.name], env=env, log_path=log_path)
@@ -317,6 +379,8 @@ def run(args: argparse.Namespace) -> int:
         for sig in SIGNALS:
             signal.signal(sig, _while_stopping)  # from here on, a signal must not interrupt the clean-up
         stop_services(services)
+        if crm is not None:
+            crm.stop()
         if broker is not None:
             broker.stop()
         if services or broker is not None:

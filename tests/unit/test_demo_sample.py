@@ -264,6 +264,10 @@ class FakeBaton:
             return httpx.Response(
                 200, json={**self._row(lead), "definitions_version": "x", "timeline": lead["timeline"]}
             )
+        if method == "GET" and path == "/v1/crm-webhook/deliveries":  # every assignment delivered at once
+            delivered = sum(1 for lead in self.leads.values() if lead["rep_id"])
+            total = {"delivered": delivered, "pending": 0, "failed": 0}[request.url.params["status"]]
+            return httpx.Response(200, json={"items": [], "total": total})
         if method == "GET" and path == "/v1/clocks/summary":
             counts = Counter(self._clock(lead) for lead in self.leads.values() if lead["rep_id"])
             by_kind = {"acceptance": {s: counts[s] for s in ("running", "met", "breached", "cancelled")}}
@@ -355,8 +359,10 @@ def test_replay_sends_in_order_in_small_batches_accepts_some_and_summarises(samp
     assert report.states["rejected"] == len(fake.rejects) == report.rejects
     assert not {lead for lead, _ in fake.accepts} & {lead for lead, _, _ in fake.rejects}
     assert report.clocks[("acceptance", "met")] == len(fake.accepts) + len(fake.rejects)
+    assert report.crm_deliveries == {"delivered": len(assigned_ever), "pending": 0, "failed": 0}
 
     text = out.getvalue()
+    assert f"CRM webhook       delivered {len(assigned_ever)}, pending 0, failed 0" in text
     for expected in (
         "Leads by state",
         "known",
