@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,23 @@ def lead_of(request: httpx.Request) -> str:
     return str(json.loads(request.content)["lead"]["lead_id"])
 
 
+CRM = {"crm_webhook_url": "https://crm.example/hooks/baton", "crm_webhook_secret": SECRET}
+Receiver = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+
+
+def crm_handoff(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path, receiver: Receiver
+) -> AbstractAsyncContextManager[Handoff]:
+    """The in-process handoff with its CRM webhook pointed at `receiver` (sync or async)."""
+    return running_handoff(
+        database_url=database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        tmp_path=tmp_path,
+        env=CRM,
+        crm_transport=httpx.MockTransport(receiver),
+    )
+
+
 async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -57,14 +76,7 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
             return httpx.Response(503)
         return httpx.Response(204)
 
-    env = {"crm_webhook_url": "https://crm.example/hooks/baton", "crm_webhook_secret": SECRET}
-    async with running_handoff(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        tmp_path=tmp_path,
-        env=env,
-        crm_transport=httpx.MockTransport(crm),
-    ) as handoff:
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-crm", account=None))
         # The worker retries on the Standard Webhooks schedule (5 s, then 5 min, ±10%): move the frozen
         # clock past each wait, once the attempt before it has landed, and no further (hours of frozen
@@ -86,9 +98,6 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
     assert packet["score_breakdown"] == []
 
 
-CRM = {"crm_webhook_url": "https://crm.example/hooks/baton", "crm_webhook_secret": SECRET}
-
-
 async def deliveries(handoff: Handoff, **params: str) -> list[dict[str, Any]]:
     response = await handoff.client.get("/v1/crm-webhook/deliveries", params=params)
     assert response.status_code == 200, response.text
@@ -108,13 +117,7 @@ async def test_a_crm_that_does_not_answer_holds_up_nothing_else(
         await answer.wait()  # the receiver hangs (until the end of the test)
         return httpx.Response(204)
 
-    async with running_handoff(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        tmp_path=tmp_path,
-        env=CRM,
-        crm_transport=httpx.MockTransport(crm),
-    ) as handoff:
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-hang-1"))
         await eventually(lambda: list(posted), until=lambda p: "lead-hang-1" in p, what="the first post")
         # While that post hangs (up to the client's timeout), the service goes on: it qualifies and
@@ -149,13 +152,7 @@ async def test_a_gone_endpoint_fails_the_delivery_and_the_admin_sends_it_again(
         received.append(request)
         return httpx.Response(410, text="webhook deleted") if gone else httpx.Response(200)
 
-    async with running_handoff(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        tmp_path=tmp_path,
-        env=CRM,
-        crm_transport=httpx.MockTransport(crm),
-    ) as handoff:
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-gone"))
         (failed,) = await eventually(
             lambda: deliveries(handoff, status="failed", lead_id="lead-gone"),
@@ -200,13 +197,7 @@ async def test_a_leads_deliveries_arrive_in_order_and_retry_after_is_honoured(
         received.append(json.loads(request.content))
         return httpx.Response(204)
 
-    async with running_handoff(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        tmp_path=tmp_path,
-        env=CRM,
-        crm_transport=httpx.MockTransport(crm),
-    ) as handoff:
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-order"))
         first_rep = (await handoff.lead("lead-order"))["rep_id"]
         (waiting,) = await eventually(
