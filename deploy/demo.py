@@ -974,6 +974,13 @@ def _examples(
             move = f"{step.get('from_state') or '-'} -> {step.get('to_state')}"
             rep = f" [{step['rep_id']}]" if step.get("rep_id") else ""
             lines.append(f"    {at}  {move:<18} {step.get('actor', '')}: {step.get('reason', '')}{rep}")
+        for sent in detail.get("crm_deliveries") or []:
+            when = str(sent.get("delivered_at") or sent.get("failed_at") or "")[:19].replace("T", " ")
+            lines.append(
+                f"    CRM webhook {sent.get('event_type')} {sent.get('status')}"
+                + (f" {when}" if when else "")
+                + f" (tries {sent.get('attempts')})"
+            )
         response = api.request("GET", f"{sla}/v1/leads/{lead_id}/clocks")
         if response.status_code == 200:
             for clock in response.json().get("clocks") or []:

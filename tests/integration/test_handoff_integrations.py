@@ -86,8 +86,17 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
                 lambda: len(received), until=lambda n, at_least=attempt: n >= at_least, what=f"CRM attempt {attempt}"
             )
             handoff.clock.advance(timedelta(seconds=wait))
+        # The lead itself shows that, and when, the CRM was told (what a rep who "never got it" is shown).
+        lead = await eventually(
+            lambda: handoff.lead("lead-crm"),
+            until=lambda lead: lead["crm_deliveries"][0]["status"] == "delivered",
+            what="the delivery on the lead",
+        )
         await asyncio.sleep(0.3)  # room for a wrong fourth post to show up
     assert len(received) == 3
+    (shown,) = lead["crm_deliveries"]
+    assert (shown["attempts"], shown["last_error"], shown["next_attempt_at"]) == (3, None, None)
+    assert shown["message_id"] == received[0].headers["webhook-id"]
     assert all(verify(r) for r in received)
     assert len({r.headers["webhook-id"] for r in received}) == 1  # one message, retried
     packet = json.loads(received[-1].content)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from baton_handoff.crm import delivery
-from baton_handoff.crm.delivery import Status, status_of
+from baton_handoff.crm.delivery import Status, described, status_of
 from baton_handoff.crm.exceptions import DeliveryNotFound, DeliveryNotRetryable
 from baton_handoff.crm.schemas import DeliveryDetail, DeliveryList, DeliveryRead, RetryFailed, RetryResult
 from baton_handoff.dependencies import AdminKey, RuntimeDep
@@ -21,15 +21,6 @@ router = APIRouter(prefix="/v1/crm-webhook/deliveries", tags=["crm webhook"])
 
 DeliveryId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # a 64-bit row id
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such delivery"}}
-
-
-def _fields(row: CrmDelivery) -> dict[str, Any]:
-    status = status_of(row)
-    return {
-        **{c: getattr(row, c) for c in DeliveryRead.model_fields if c not in ("status", "next_attempt_at")},
-        "status": status,
-        "next_attempt_at": row.next_attempt_at if status == "pending" else None,
-    }
 
 
 async def _get(session: DbSession, delivery_id: int) -> CrmDelivery:
@@ -49,7 +40,7 @@ async def list_deliveries(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> DeliveryList:
     rows, total = await delivery.list_deliveries(session, status=status, lead_id=lead_id, limit=limit, offset=offset)
-    return DeliveryList(items=[DeliveryRead.model_validate(_fields(r)) for r in rows], total=total)
+    return DeliveryList(items=[DeliveryRead.model_validate(described(r)) for r in rows], total=total)
 
 
 @router.get(
@@ -60,7 +51,7 @@ async def list_deliveries(
 )
 async def get_delivery(delivery_id: DeliveryId, session: DbSession, _principal: AdminKey) -> DeliveryDetail:
     row = await _get(session, delivery_id)
-    return DeliveryDetail.model_validate({**_fields(row), "payload": row.payload})
+    return DeliveryDetail.model_validate({**described(row), "payload": row.payload})
 
 
 @router.post(
@@ -85,7 +76,7 @@ async def retry_delivery(
         )
     delivery.send_again(row, runtime.clock.now())
     await session.flush()
-    return DeliveryRead.model_validate(_fields(row))
+    return DeliveryRead.model_validate(described(row))
 
 
 @router.post(

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 import structlog
@@ -104,6 +104,29 @@ def status_of(delivery: CrmDelivery) -> Status:
     return "failed" if delivery.failed_at is not None else "pending"
 
 
+DESCRIBED = (
+    "id",
+    "message_id",
+    "lead_id",
+    "event_type",
+    "attempts",
+    "last_error",
+    "created_at",
+    "delivered_at",
+    "failed_at",
+)
+
+
+def described(delivery: CrmDelivery) -> dict[str, Any]:
+    """A delivery as the API shows it: its status, and when it is tried next while pending."""
+    status = status_of(delivery)
+    return {
+        **{name: getattr(delivery, name) for name in DESCRIBED},
+        "status": status,
+        "next_attempt_at": delivery.next_attempt_at if status == "pending" else None,
+    }
+
+
 # --- queries -----------------------------------------------------------------------------------
 
 
@@ -134,6 +157,13 @@ def with_status(query: Select[CrmDelivery], status: Status | None) -> Select[Crm
     if status == "failed":
         return query.where(CrmDelivery.failed_at.is_not(None))
     return query.where(*_open()) if status == "pending" else query
+
+
+async def of_lead(session: AsyncSession, lead_id: str) -> list[CrmDelivery]:
+    """The lead's deliveries, oldest first (as its timeline)."""
+    return list(
+        await session.scalars(select(CrmDelivery).where(CrmDelivery.lead_id == lead_id).order_by(CrmDelivery.id))
+    )
 
 
 async def list_deliveries(

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.events import LeadState
 from baton_handoff.auth import Principal, authorize_lead
+from baton_handoff.crm import delivery
+from baton_handoff.crm.delivery import described
 from baton_handoff.dependencies import ReadKey
 from baton_handoff.leads import service
 from baton_handoff.leads.schemas import ClockRead, LeadList, LeadRead, LeadSummary, TransitionRead
@@ -40,6 +42,7 @@ async def read_lead(session: AsyncSession, lead: Lead) -> LeadRead:
             "score_explanation": lead.score_explanation,
             "timeline": [TransitionRead.model_validate(t) for t in transitions],
             "sla_clocks": [ClockRead.model_validate(c) for c in clocks],
+            "crm_deliveries": [described(d) for d in await delivery.of_lead(session, lead.lead_id)],
         }
     )
 

@@ -6,6 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from baton_contracts.events import LeadState
+from baton_handoff.crm.schemas import DeliveryRead
 
 LEAD_EXAMPLE: dict[str, JsonValue] = {
     "lead_id": "lead-7f3a",
@@ -80,6 +81,11 @@ class LeadRead(LeadSummary):
     score_explanation: list[dict[str, Any]] = Field(description="Each scoring rule's contribution.")
     timeline: list[TransitionRead] = Field(description="Every lifecycle transition, oldest first.")
     sla_clocks: list[ClockRead] = Field(default_factory=list, description="SLA clocks as reported on sla.events.")
+    crm_deliveries: list[DeliveryRead] = Field(
+        default_factory=list,
+        description="What the CRM webhook sent about this lead and how it went, oldest first: the proof that "
+        "sales' system was told (empty when no CRM webhook is configured).",
+    )
 
 
 class LeadList(BaseModel):
