@@ -231,6 +231,39 @@ async def test_a_leads_deliveries_arrive_in_order_and_retry_after_is_honoured(
     ]
 
 
+async def test_an_assigned_lead_disqualified_under_its_rep_is_withdrawn_in_the_crm(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    received: list[dict[str, Any]] = []
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        if lead_of(request) in ("lead-withdrawn", "lead-never-assigned"):
+            received.append(json.loads(request.content))
+        return httpx.Response(204)
+
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
+        await handoff.score(scored("lead-withdrawn"))
+        rep = (await handoff.lead("lead-withdrawn"))["rep_id"]
+        await eventually(lambda: len(received), until=lambda n: n == 1, what="the assignment")
+        # A later score finds a negative indicator (the contact is a student): out of the rep's hands.
+        await handoff.score(
+            scored("lead-withdrawn", disqualifiers=["student"]),
+            scored("lead-never-assigned", disqualifiers=["student"]),
+        )
+        await eventually(lambda: len(received), until=lambda n: n == 2, what="the withdrawal")
+        await asyncio.sleep(0.3)  # room for a wrong post about the lead nobody held
+        lead = await handoff.lead("lead-withdrawn")
+    assert lead["state"] == "disqualified"
+    assigned, withdrawn = received
+    assert (assigned["type"], withdrawn["type"]) == ("lead.assigned", "lead.disqualified")
+    assert withdrawn["previous_assignee"]["rep_id"] == rep
+    assert withdrawn["lead"]["state"] == "disqualified"
+    assert withdrawn["disqualifiers"] == ["student"]
+    assert "student" in withdrawn["reason"]
+    assert withdrawn["event_id"] == lead["timeline"][-1]["event_id"]
+    assert [d["event_type"] for d in lead["crm_deliveries"]] == ["lead.assigned", "lead.disqualified"]
+
+
 async def test_sla_events_show_clocks_and_a_reassign_request_moves_the_lead(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:

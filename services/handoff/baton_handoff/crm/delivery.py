@@ -1,8 +1,9 @@
-"""The outbound CRM webhook: assignments (and reassignments) are POSTed to the configured endpoint,
-signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`).
+"""The outbound CRM webhook: assignments (and reassignments), and the disqualification of a lead a rep
+holds, are POSTed to the configured endpoint, signed per Standard Webhooks (`webhook-id`,
+`webhook-timestamp`, `webhook-signature`).
 
 Driven from committed state, and never holding a transaction while it waits on the network: the
-assignment's transaction writes a `crm_deliveries` row; the sender leases due rows in one short
+transition's transaction writes a `crm_deliveries` row; the sender leases due rows in one short
 transaction (`next_attempt_at` pushed past the lease; `FOR UPDATE SKIP LOCKED` on PostgreSQL),
 sends them concurrently, and records each outcome in another. A crash between sending and
 recording sends again after the lease with the same `webhook-id`, which receivers de-duplicate on

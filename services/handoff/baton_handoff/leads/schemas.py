@@ -26,6 +26,9 @@ LEAD_EXAMPLE: dict[str, JsonValue] = {
 class TransitionRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
+    event_id: str = Field(
+        description="The `lead.lifecycle` event's id; a CRM webhook packet about it carries the same."
+    )
     from_state: LeadState | None
     to_state: LeadState
     at: datetime

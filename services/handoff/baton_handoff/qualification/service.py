@@ -21,7 +21,13 @@ from baton_handoff.leads.service import Change, create_known_lead, transition
 from baton_handoff.models import Lead
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.routing.rules import segment_of
-from baton_handoff.routing.service import RoutingContext, prefetch_sources, route_lead
+from baton_handoff.routing.service import (
+    RoutingContext,
+    new_delivery,
+    prefetch_sources,
+    route_lead,
+    withdrawal_packet,
+)
 from baton_kit.outbox import Outbox
 
 
@@ -93,7 +99,11 @@ async def _apply_one(
     lead.qualification = record
     why = replace(system, reason=decision.reason, details={"rule": decision.rule, **decision.details})
     if decision.outcome == Outcome.DISQUALIFY:
-        await transition(session, lead, LeadState.DISQUALIFIED, outbox=outbox, change=why)
+        held_by = lead.rep_id if lead.state == LeadState.ASSIGNED else None
+        event_id = await transition(session, lead, LeadState.DISQUALIFIED, outbox=outbox, change=why)
+        if held_by is not None and ctx.crm_webhook:  # the rep's CRM must learn to stop working it
+            packet = withdrawal_packet(lead, rep_id=held_by, at=now, event_id=event_id, reason=decision.reason)
+            session.add(new_delivery(packet, at=now))
         return
     if decision.outcome != Outcome.MQL:
         return

@@ -7,7 +7,6 @@ same turn, and the reps' virtual times are written in the same transaction as th
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -313,17 +312,7 @@ async def route_lead(
     )
     after_commit(session, routing_metrics().assigned.labels(rule=decision.rule.split(":", 1)[0]).inc)
     if ctx.crm_webhook:
-        session.add(
-            CrmDelivery(
-                message_id=f"msg_{event_id}",
-                lead_id=lead.lead_id,
-                event_type="lead.assigned",
-                payload=context_packet(lead, rep=rep, decision=decision, at=now, event_id=event_id),
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+        session.add(new_delivery(context_packet(lead, rep=rep, decision=decision, at=now, event_id=event_id), at=now))
     return rep.rep_id
 
 
@@ -417,6 +406,21 @@ async def drain_queue(
     return assigned
 
 
+def lead_summary(lead: Lead) -> dict[str, Any]:
+    """The lead as every CRM webhook packet carries it."""
+    return {
+        "lead_id": lead.lead_id,
+        "state": lead.state,
+        "profile": lead.profile,
+        "score": lead.score,
+        "fit_grade": lead.fit_grade,
+        "engagement_band": lead.engagement_band,
+        "grade": lead.grade,
+        "intent": lead.intent,
+        "segment": lead.segment,
+    }
+
+
 def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event_id: str) -> dict[str, Any]:
     """What the CRM gets on assignment: who, why, the score breakdown and the matched account."""
     qualification = lead.qualification or {}
@@ -425,17 +429,7 @@ def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event
             "type": "lead.assigned",
             "event_id": event_id,
             "at": at,
-            "lead": {
-                "lead_id": lead.lead_id,
-                "state": lead.state,
-                "profile": lead.profile,
-                "score": lead.score,
-                "fit_grade": lead.fit_grade,
-                "engagement_band": lead.engagement_band,
-                "grade": lead.grade,
-                "intent": lead.intent,
-                "segment": lead.segment,
-            },
+            "lead": lead_summary(lead),
             "assignee": {"rep_id": rep.rep_id, "team_id": rep.team_id, "email": rep.email, "name": rep.name},
             "routing": {"rule": decision.rule, "reason": decision.reason, "details": decision.details},
             "qualification": qualification,
@@ -453,5 +447,32 @@ def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event
     return packet
 
 
-def new_delivery_id() -> str:
-    return f"msg_{uuid.uuid4().hex}"
+def withdrawal_packet(lead: Lead, *, rep_id: str, at: datetime, event_id: str, reason: str) -> dict[str, Any]:
+    """What the CRM gets when an assigned lead is disqualified under its rep (a negative indicator
+    arrived): stop working it."""
+    packet: dict[str, Any] = _jsonable(
+        {
+            "type": "lead.disqualified",
+            "event_id": event_id,
+            "at": at,
+            "lead": lead_summary(lead),
+            "previous_assignee": {"rep_id": rep_id, "team_id": lead.team_id},
+            "reason": reason,
+            "disqualifiers": (lead.scoring or {}).get("disqualifiers", []),
+            "definitions_version": (lead.qualification or {}).get("definitions_version"),
+        }
+    )
+    return packet
+
+
+def new_delivery(packet: dict[str, Any], *, at: datetime) -> CrmDelivery:
+    """A CRM webhook delivery of `packet`, due at once; its `webhook-id` derives from the transition's event id."""
+    return CrmDelivery(
+        message_id=f"msg_{packet['event_id']}",
+        lead_id=packet["lead"]["lead_id"],
+        event_type=packet["type"],
+        payload=packet,
+        attempts=0,
+        next_attempt_at=at,
+        created_at=at,
+    )
