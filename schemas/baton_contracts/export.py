@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from baton_contracts.crm_webhook import CRM_WEBHOOK_BODIES
 from baton_contracts.definitions import Definitions
 from baton_contracts.envelope import CloudEvent
 from baton_contracts.events import EVENT_DATA_MODELS
@@ -18,13 +19,15 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "json"
 
 
 def all_schemas() -> dict[str, dict[str, Any]]:
-    """File name → JSON Schema, for each event type's full envelope and for the definitions."""
+    """File name → JSON Schema: each event type's full envelope, each CRM webhook body, the definitions."""
     schemas: dict[str, dict[str, Any]] = {}
     for event_type, model in EVENT_DATA_MODELS.items():
         schema = CloudEvent[model].model_json_schema()  # type: ignore[valid-type]
         schema["title"] = event_type.value
         schema["properties"]["type"] = {"const": event_type.value, "title": "Type", "type": "string"}
         schemas[f"{event_type.value}.schema.json"] = schema
+    for body_type, model in CRM_WEBHOOK_BODIES.items():
+        schemas[f"crm-webhook.{body_type}.schema.json"] = model.model_json_schema()
     schemas["definitions.schema.json"] = Definitions.model_json_schema()
     return schemas
 

@@ -22,6 +22,7 @@ from support.waits import eventually
 from test_handoff_harness import T0, Handoff, running_handoff, scored
 
 from baton_contracts import new_event
+from baton_contracts.crm_webhook import LeadAssigned, LeadDisqualified
 from baton_contracts.events import EventType, SlaClockBreached, SlaClockStarted, SlaReassignRequested
 from baton_handoff.crm.service import apply_sla_events
 from baton_kit.db import transaction
@@ -100,6 +101,7 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
     assert all(verify(r) for r in received)
     assert len({r.headers["webhook-id"] for r in received}) == 1  # one message, retried
     packet = json.loads(received[-1].content)
+    LeadAssigned.model_validate(packet)  # the body matches its published schema (schemas/json)
     assert packet["type"] == "lead.assigned"
     assert packet["lead"]["lead_id"] == "lead-crm"
     assert packet["qualification"]["rule"] == "matrix"
@@ -255,6 +257,7 @@ async def test_an_assigned_lead_disqualified_under_its_rep_is_withdrawn_in_the_c
         lead = await handoff.lead("lead-withdrawn")
     assert lead["state"] == "disqualified"
     assigned, withdrawn = received
+    LeadDisqualified.model_validate(withdrawn)  # the body matches its published schema (schemas/json)
     assert (assigned["type"], withdrawn["type"]) == ("lead.assigned", "lead.disqualified")
     assert withdrawn["previous_assignee"]["rep_id"] == rep
     assert withdrawn["lead"]["state"] == "disqualified"

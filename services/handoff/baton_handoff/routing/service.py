@@ -19,6 +19,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event
+from baton_contracts.crm_webhook import Assignee as CrmAssignee
+from baton_contracts.crm_webhook import (
+    CrmLead,
+    EngagementHistory,
+    LeadAssigned,
+    LeadDisqualified,
+    PreviousAssignee,
+    body,
+)
+from baton_contracts.crm_webhook import Routing as CrmRouting
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.definitions.routing import WorkingHours
 from baton_contracts.events import Assignee, EventType, LeadProfile, LeadRoutingQueued, LeadState
@@ -406,72 +416,63 @@ async def drain_queue(
     return assigned
 
 
-def lead_summary(lead: Lead) -> dict[str, Any]:
-    """The lead as every CRM webhook packet carries it."""
-    return {
-        "lead_id": lead.lead_id,
-        "state": lead.state,
-        "profile": lead.profile,
-        "score": lead.score,
-        "fit_grade": lead.fit_grade,
-        "engagement_band": lead.engagement_band,
-        "grade": lead.grade,
-        "intent": lead.intent,
-        "segment": lead.segment,
-    }
+def lead_summary(lead: Lead) -> CrmLead:
+    """The lead as every CRM webhook body carries it."""
+    return CrmLead(
+        lead_id=lead.lead_id,
+        state=lead.state,
+        profile=lead.profile,
+        score=lead.score,
+        fit_grade=lead.fit_grade,
+        engagement_band=lead.engagement_band,
+        grade=lead.grade,
+        intent=lead.intent,
+        segment=lead.segment,
+    )
 
 
-def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event_id: str) -> dict[str, Any]:
+def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event_id: str) -> LeadAssigned:
     """What the CRM gets on assignment: who, why, the score breakdown and the matched account."""
-    qualification = lead.qualification or {}
-    packet: dict[str, Any] = _jsonable(
-        {
-            "type": "lead.assigned",
-            "event_id": event_id,
-            "at": at,
-            "lead": lead_summary(lead),
-            "assignee": {"rep_id": rep.rep_id, "team_id": rep.team_id, "email": rep.email, "name": rep.name},
-            "routing": {"rule": decision.rule, "reason": decision.reason, "details": decision.details},
-            "qualification": qualification,
-            "score_breakdown": lead.score_explanation,
-            "engagement_history": {
-                "activities": [c for c in lead.score_explanation or [] if c.get("category") == "engagement"],
-                "high_intent": (lead.scoring or {}).get("high_intent", []),
-                "demand_state": (lead.scoring or {}).get("demand_state"),
-            },
-            "account": decision.details.get("account"),
-            "source": decision.details.get("source"),
-            "definitions_version": lead.definitions_version,
-        }
+    scoring = lead.scoring or {}
+    return LeadAssigned(
+        event_id=event_id,
+        at=at,
+        lead=lead_summary(lead),
+        assignee=CrmAssignee(rep_id=rep.rep_id, team_id=rep.team_id, email=rep.email, name=rep.name),
+        routing=CrmRouting(rule=decision.rule, reason=decision.reason, details=_jsonable(decision.details)),
+        qualification=lead.qualification or {},
+        score_breakdown=lead.score_explanation or [],
+        engagement_history=EngagementHistory(
+            activities=[c for c in lead.score_explanation or [] if c.get("category") == "engagement"],
+            high_intent=scoring.get("high_intent", []),
+            demand_state=scoring.get("demand_state"),
+        ),
+        account=_jsonable(decision.details.get("account")),
+        source=decision.details.get("source"),
+        definitions_version=lead.definitions_version,
     )
-    return packet
 
 
-def withdrawal_packet(lead: Lead, *, rep_id: str, at: datetime, event_id: str, reason: str) -> dict[str, Any]:
-    """What the CRM gets when an assigned lead is disqualified under its rep (a negative indicator
-    arrived): stop working it."""
-    packet: dict[str, Any] = _jsonable(
-        {
-            "type": "lead.disqualified",
-            "event_id": event_id,
-            "at": at,
-            "lead": lead_summary(lead),
-            "previous_assignee": {"rep_id": rep_id, "team_id": lead.team_id},
-            "reason": reason,
-            "disqualifiers": (lead.scoring or {}).get("disqualifiers", []),
-            "definitions_version": (lead.qualification or {}).get("definitions_version"),
-        }
+def withdrawal_packet(lead: Lead, *, rep_id: str, at: datetime, event_id: str, reason: str) -> LeadDisqualified:
+    """What the CRM gets when an assigned lead is disqualified under its rep: stop working it."""
+    return LeadDisqualified(
+        event_id=event_id,
+        at=at,
+        lead=lead_summary(lead),
+        previous_assignee=PreviousAssignee(rep_id=rep_id, team_id=lead.team_id),
+        reason=reason,
+        disqualifiers=(lead.scoring or {}).get("disqualifiers", []),
+        definitions_version=(lead.qualification or {}).get("definitions_version"),
     )
-    return packet
 
 
-def new_delivery(packet: dict[str, Any], *, at: datetime) -> CrmDelivery:
+def new_delivery(packet: LeadAssigned | LeadDisqualified, *, at: datetime) -> CrmDelivery:
     """A CRM webhook delivery of `packet`, due at once; its `webhook-id` derives from the transition's event id."""
     return CrmDelivery(
-        message_id=f"msg_{packet['event_id']}",
-        lead_id=packet["lead"]["lead_id"],
-        event_type=packet["type"],
-        payload=packet,
+        message_id=f"msg_{packet.event_id}",
+        lead_id=packet.lead.lead_id,
+        event_type=packet.type,
+        payload=body(packet),
         attempts=0,
         next_attempt_at=at,
         created_at=at,
