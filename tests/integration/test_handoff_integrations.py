@@ -267,6 +267,36 @@ async def test_an_assigned_lead_disqualified_under_its_rep_is_withdrawn_in_the_c
     assert [d["event_type"] for d in lead["crm_deliveries"]] == ["lead.assigned", "lead.disqualified"]
 
 
+async def test_a_failed_assignment_is_not_sent_again_over_the_withdrawal_that_followed_it(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    received: list[str] = []
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        if lead_of(request) != "lead-stale":
+            return httpx.Response(204)
+        packet = json.loads(request.content)
+        received.append(packet["type"])
+        return httpx.Response(410) if packet["type"] == "lead.assigned" else httpx.Response(204)
+
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
+        await handoff.score(scored("lead-stale"))
+        (failed,) = await eventually(
+            lambda: deliveries(handoff, status="failed", lead_id="lead-stale"), until=lambda d: len(d) == 1
+        )
+        await handoff.score(scored("lead-stale", disqualifiers=["competitor"]))
+        await eventually(
+            lambda: deliveries(handoff, status="delivered", lead_id="lead-stale"), until=lambda d: len(d) == 1
+        )
+        one = await handoff.client.post(f"/v1/crm-webhook/deliveries/{failed['id']}/retry")
+        every = await handoff.client.post("/v1/crm-webhook/deliveries/retry", json={"lead_id": "lead-stale"})
+        await asyncio.sleep(1.5)  # a pass of the sender: nothing more may go out
+    assert received == ["lead.assigned", "lead.disqualified"]
+    assert one.status_code == 409
+    assert "would undo it" in one.json()["detail"]
+    assert every.json() == {"retried": 0, "superseded": 1}
+
+
 async def test_sla_events_show_clocks_and_a_reassign_request_moves_the_lead(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -178,18 +178,17 @@ async def list_deliveries(
     return list(rows), total or 0
 
 
-async def superseded(session: AsyncSession, delivery: CrmDelivery) -> bool:
+def _superseded() -> ColumnElement[bool]:
     """A later delivery of the same lead has been delivered: sending this one now would undo it."""
-    later = await session.scalar(
-        select(CrmDelivery.id)
-        .where(
-            CrmDelivery.lead_id == delivery.lead_id,
-            CrmDelivery.id > delivery.id,
-            CrmDelivery.delivered_at.is_not(None),
-        )
-        .limit(1)
+    later = aliased(CrmDelivery)
+    return exists().where(
+        later.lead_id == CrmDelivery.lead_id, later.id > CrmDelivery.id, later.delivered_at.is_not(None)
     )
-    return later is not None
+
+
+async def superseded(session: AsyncSession, delivery: CrmDelivery) -> bool:
+    found = await session.scalar(select(CrmDelivery.id).where(CrmDelivery.id == delivery.id, _superseded()))
+    return found is not None
 
 
 def send_again(delivery: CrmDelivery, now: datetime) -> None:
@@ -203,19 +202,16 @@ async def retry_failed(
     session: AsyncSession, *, now: datetime, since: datetime | None, lead_id: str | None
 ) -> tuple[int, int]:
     """Send failed deliveries again (those that failed at or after `since`); returns (retried, superseded)."""
-    query = with_status(select(CrmDelivery), "failed").order_by(CrmDelivery.id)
+    query = with_status(select(CrmDelivery), "failed")
     if since is not None:
         query = query.where(CrmDelivery.failed_at >= since)
     if lead_id is not None:
         query = query.where(CrmDelivery.lead_id == lead_id)
-    retried = skipped = 0
-    for delivery in await session.scalars(query):
-        if await superseded(session, delivery):
-            skipped += 1
-            continue
+    left = await session.scalar(select(func.count()).select_from(query.where(_superseded()).subquery()))
+    retried = list(await session.scalars(query.where(~_superseded()).order_by(CrmDelivery.id)))
+    for delivery in retried:
         send_again(delivery, now)
-        retried += 1
-    return retried, skipped
+    return len(retried), left or 0
 
 
 # --- the sender --------------------------------------------------------------------------------
