@@ -77,7 +77,7 @@ class Handoff:
                 definitions=self.app.state.definitions,
                 outbox=runtime.outbox,
                 now=self.clock.now(),
-                crm_webhook=bool(runtime.settings.crm_webhook_url),
+                crm_webhook=self.app.state.crm_webhook,
             )
 
     async def caught_up(self) -> None:

@@ -49,14 +49,14 @@ Receiver = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 def crm_handoff(
-    database_url: str, kafka_bootstrap: str, tmp_path: Path, receiver: Receiver
+    database_url: str, kafka_bootstrap: str, tmp_path: Path, receiver: Receiver, *, poll_seconds: float = 1.0
 ) -> AbstractAsyncContextManager[Handoff]:
     """The in-process handoff with its CRM webhook pointed at `receiver` (sync or async)."""
     return running_handoff(
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         tmp_path=tmp_path,
-        env=CRM,
+        env={**CRM, "crm_webhook_poll_seconds": poll_seconds},
         crm_transport=httpx.MockTransport(receiver),
     )
 
@@ -243,7 +243,9 @@ async def test_an_assigned_lead_disqualified_under_its_rep_is_withdrawn_in_the_c
             received.append(json.loads(request.content))
         return httpx.Response(204)
 
-    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
+    # The sender polls only every minute here (for due retries): each new delivery goes out because
+    # its commit wakes the sender.
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm, poll_seconds=60) as handoff:
         await handoff.score(scored("lead-withdrawn"))
         rep = (await handoff.lead("lead-withdrawn"))["rep_id"]
         await eventually(lambda: len(received), until=lambda n: n == 1, what="the assignment")

@@ -73,7 +73,22 @@ def create_app(
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
-            crm_webhook = bool(settings.crm_webhook_url)
+            client = httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=crm_transport)
+            sender = (
+                CrmWebhookSender(
+                    sessions=runtime.sessions,
+                    client=client,
+                    url=settings.crm_webhook_url,
+                    secret=settings.crm_webhook_secret.get_secret_value(),
+                    clock=clock,
+                    max_attempts=settings.crm_webhook_max_attempts,
+                    lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
+                    idle_seconds=settings.crm_webhook_poll_seconds,
+                )
+                if settings.crm_webhook_url and settings.crm_webhook_secret is not None
+                else None
+            )
+            crm_webhook = app.state.crm_webhook = sender.wake if sender is not None else None
             for warning in definitions.definitions.warnings():
                 log.warning("definitions", warning=warning, version=definitions.version)
             async with transaction(runtime.sessions) as session:
@@ -136,24 +151,14 @@ def create_app(
                 dlq_topic=dlq_topic,
             )
             runtime.workers.start("routing-queue", drain)
-            if settings.crm_webhook_url and settings.crm_webhook_secret is not None:
-                client = httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=crm_transport)
-                sender = CrmWebhookSender(
-                    sessions=runtime.sessions,
-                    client=client,
-                    url=settings.crm_webhook_url,
-                    secret=settings.crm_webhook_secret.get_secret_value(),
-                    clock=clock,
-                    max_attempts=settings.crm_webhook_max_attempts,
-                    lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
-                )
+            if sender is not None:
                 runtime.workers.start("crm-webhook", sender.run)
             try:
                 yield
             finally:
-                if settings.crm_webhook_url and settings.crm_webhook_secret is not None:
-                    await runtime.workers.shutdown()
-                    await client.aclose()
+                if sender is not None:
+                    await runtime.workers.shutdown()  # the sender stops before its client closes
+                await client.aclose()
 
     app = FastAPI(title="Baton handoff", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.definitions = definitions

@@ -43,6 +43,12 @@ class HandoffSettings(ServiceSettings):
         description="Tries before a delivery fails; 10 follows the Standard Webhooks schedule (about three days).",
     )
     crm_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    crm_webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often the sender looks for due retries; a new delivery goes out as soon as it commits.",
+    )
     routing_queue_interval_seconds: float = Field(
         default=30.0, gt=0, description="How often queued MQLs are offered to the roster again."
     )

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from baton_handoff.models import CrmDelivery
-from baton_kit.aio import sleep_or_stop
+from baton_kit.aio import wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import transaction
 from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
@@ -240,6 +240,7 @@ class CrmWebhookSender:
         idle_seconds: float = 1.0,
     ) -> None:
         self.sessions, self.client, self.url, self.secret, self.clock = sessions, client, url, secret, clock
+        self.due = asyncio.Event()
         self.max_attempts, self.lease, self.batch_size, self.idle_seconds = (
             max_attempts,
             lease,
@@ -247,15 +248,20 @@ class CrmWebhookSender:
             idle_seconds,
         )
 
+    def wake(self) -> None:
+        """A delivery has committed: send it now rather than at the next poll."""
+        self.due.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            self.due.clear()
             try:
                 sent = await self.deliver_due()
             except Exception:  # the database or a bug: log, back off, keep the loop alive
                 log.exception("crm webhook pass failed")
                 sent = 0
             if sent < self.batch_size:
-                await sleep_or_stop(stop, self.idle_seconds)
+                await wait_any(stop, self.due, timeout=self.idle_seconds)
 
     async def deliver_due(self) -> int:
         """Lease what is due, send it, record the answers; returns how many were sent."""

@@ -22,6 +22,7 @@ from baton_handoff.dependencies import CrmKey, DefinitionsDep, IdempotencyKey, R
 from baton_handoff.leads.endpoints import AUTH, NOT_FOUND, read_lead
 from baton_handoff.leads.schemas import LeadRead
 from baton_handoff.models import Lead
+from baton_handoff.routing.service import CrmWake
 from baton_kit.http import DbSession
 from baton_kit.outbox import Outbox
 from baton_kit.runtime import Runtime
@@ -50,6 +51,7 @@ class Call(Generic[B]):
     principal: Principal
     definitions: LoadedDefinitions
     runtime: Runtime
+    crm_webhook: CrmWake = None
 
 
 class Decision(Protocol[B_contra]):
@@ -102,7 +104,8 @@ def _command(
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         async def run() -> LeadRead:
-            lead = await command(Call(session, lead_id, body, principal, definitions, runtime))
+            crm_webhook = getattr(request.app.state, "crm_webhook", None)
+            lead = await command(Call(session, lead_id, body, principal, definitions, runtime, crm_webhook))
             return await read_lead(session, lead)
 
         return await idempotent_request(
@@ -181,7 +184,7 @@ _command(
         definitions=c.definitions,
         outbox=c.runtime.outbox,
         now=c.runtime.clock.now(),
-        crm_webhook=bool(getattr(c.runtime.settings, "crm_webhook_url", None)),
+        crm_webhook=c.crm_webhook,
     ),
     name="reassign_lead",
     summary="Reassign an assigned lead: to a named rep, or routed again skipping previous assignees",

@@ -23,6 +23,7 @@ from baton_handoff.leads.service import Change, get_lead_or_404, record_sla_even
 from baton_handoff.models import Assignment, Lead
 from baton_handoff.routing.rules import ineligibility
 from baton_handoff.routing.service import (
+    CrmWake,
     RoutingContext,
     _rep,
     _rep_states,
@@ -251,7 +252,7 @@ async def reassign(
     definitions: LoadedDefinitions,
     outbox: Outbox,
     now: datetime,
-    crm_webhook: bool = False,
+    crm_webhook: CrmWake = None,
     cause_event_id: str | None = None,
     queue_when_nobody: bool = False,
 ) -> Lead:
@@ -334,7 +335,7 @@ async def apply_sla_events(
     definitions: LoadedDefinitions,
     outbox: Outbox,
     now: datetime,
-    crm_webhook: bool = False,
+    crm_webhook: CrmWake = None,
 ) -> None:
     """Keep our view of the SLA clocks, and act on reassign requests: a lead still held by the rep
     whose clock breached goes to someone who has not had it yet (or waits in the queue)."""

@@ -22,9 +22,10 @@ from baton_handoff.models import Lead
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.routing.rules import segment_of
 from baton_handoff.routing.service import (
+    CrmWake,
     RoutingContext,
-    new_delivery,
     prefetch_sources,
+    queue_delivery,
     route_lead,
     withdrawal_packet,
 )
@@ -38,7 +39,7 @@ async def apply_lead_scored(
     definitions: LoadedDefinitions,
     outbox: Outbox,
     now: datetime,
-    crm_webhook: bool = False,
+    crm_webhook: CrmWake = None,
 ) -> None:
     scored = [e for e in events if e.type == EventType.LEAD_SCORED]
     if not scored:
@@ -101,9 +102,9 @@ async def _apply_one(
     if decision.outcome == Outcome.DISQUALIFY:
         held_by = lead.rep_id if lead.state == LeadState.ASSIGNED else None
         event_id = await transition(session, lead, LeadState.DISQUALIFIED, outbox=outbox, change=why)
-        if held_by is not None and ctx.crm_webhook:  # the rep's CRM must learn to stop working it
+        if held_by is not None and ctx.crm_webhook is not None:  # the rep's CRM must learn to stop working it
             packet = withdrawal_packet(lead, rep_id=held_by, at=now, event_id=event_id, reason=decision.reason)
-            session.add(new_delivery(packet, at=now))
+            queue_delivery(session, packet, at=now, wake=ctx.crm_webhook)
         return
     if decision.outcome != Outcome.MQL:
         return

@@ -7,6 +7,7 @@ same turn, and the reps' virtual times are written in the same transaction as th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -69,12 +70,16 @@ SOURCES_PER_QUERY = 500
 """Lead ids in one `IN` list (SQLite limits a statement's parameters)."""
 
 
+CrmWake = Callable[[], None] | None
+"""Wakes the CRM webhook sender once a delivery commits; None when no CRM webhook is configured."""
+
+
 @dataclass
 class RoutingContext:
     """What one transaction has loaded about the roster; reused across a consumer batch."""
 
     definitions: LoadedDefinitions
-    crm_webhook: bool = False
+    crm_webhook: CrmWake = None
     accounts: list[AccountRecord] | None = None
     reps: dict[str, Rep] = field(default_factory=dict)
     locked_teams: dict[str, Team] = field(default_factory=dict)
@@ -321,8 +326,9 @@ async def route_lead(
         ),
     )
     after_commit(session, routing_metrics().assigned.labels(rule=decision.rule.split(":", 1)[0]).inc)
-    if ctx.crm_webhook:
-        session.add(new_delivery(context_packet(lead, rep=rep, decision=decision, at=now, event_id=event_id), at=now))
+    if ctx.crm_webhook is not None:
+        packet = context_packet(lead, rep=rep, decision=decision, at=now, event_id=event_id)
+        queue_delivery(session, packet, at=now, wake=ctx.crm_webhook)
     return rep.rep_id
 
 
@@ -386,7 +392,7 @@ async def drain_queue(
     outbox: Outbox,
     now: datetime,
     limit: int = 100,
-    crm_webhook: bool = False,
+    crm_webhook: CrmWake = None,
 ) -> int:
     """Try again to route queued MQLs (oldest first); returns how many were assigned."""
     leads = list(
@@ -466,14 +472,20 @@ def withdrawal_packet(lead: Lead, *, rep_id: str, at: datetime, event_id: str, r
     )
 
 
-def new_delivery(packet: LeadAssigned | LeadDisqualified, *, at: datetime) -> CrmDelivery:
-    """A CRM webhook delivery of `packet`, due at once; its `webhook-id` derives from the transition's event id."""
-    return CrmDelivery(
-        message_id=f"msg_{packet.event_id}",
-        lead_id=packet.lead.lead_id,
-        event_type=packet.type,
-        payload=body(packet),
-        attempts=0,
-        next_attempt_at=at,
-        created_at=at,
+def queue_delivery(
+    session: AsyncSession, packet: LeadAssigned | LeadDisqualified, *, at: datetime, wake: Callable[[], None]
+) -> None:
+    """A CRM webhook delivery of `packet`, due at once (`wake` tells the sender on commit); its
+    `webhook-id` derives from the transition's event id."""
+    session.add(
+        CrmDelivery(
+            message_id=f"msg_{packet.event_id}",
+            lead_id=packet.lead.lead_id,
+            event_type=packet.type,
+            payload=body(packet),
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+        )
     )
+    after_commit(session, wake)
