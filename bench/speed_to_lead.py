@@ -8,6 +8,8 @@ generic-webhook calls of `--batch` events, default 10): a slow response does not
 so queueing shows in the latency as it would in production.
 
 Latency = broker timestamp of the `assigned` event minus the moment the webhook call was started.
+Speed to CRM = the moment the handoff's signed assignment packet reached a stand-in CRM (an HTTP
+server in this process) minus the same start: what the rep's CRM sees.
 Baselines, measured in the same run on the same broker and machine:
   * broker round trip: produce (acks=all) → a consumer in another group sees it;
   * bare endpoint: the same open-loop sender against a FastAPI endpoint returning a constant.
@@ -19,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -145,10 +149,77 @@ def demo_requests(run: str, batch: int) -> Callable[[int], tuple[list[str], dict
     return body
 
 
+class CrmReceiver:
+    """A stand-in CRM: HTTP/1.1 keep-alive on asyncio streams (as lean as the sender), noting when
+    each lead's assignment packet arrives. The socket listens from construction, so the handoff can
+    be told its URL before the event loop that serves it runs."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}/crm"
+        self.arrived: dict[str, float] = {}
+        self.changed = asyncio.Event()
+        self.handlers: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def wait_for(self, count: int, *, timeout: float) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.arrived) < count:
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def serve(self) -> asyncio.Server:
+        return await asyncio.start_server(self._connection, sock=self.socket)
+
+    async def close(self, server: asyncio.Server) -> None:
+        """Stop listening and end the open connections, so no handler is left to be cancelled."""
+        server.close()
+        for writer in self.writers:
+            writer.close()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    0,
+                )
+                packet = json.loads(await reader.readexactly(length))
+                if packet.get("type") == "lead.assigned":
+                    self.arrived.setdefault(packet["lead"]["lead_id"], time.time())
+                    self.changed.set()
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            self.writers.discard(writer)
+            writer.close()
+
+
 async def speed_to_lead(
-    handoff_url: str, bootstrap: str, *, leads: int, rate: float, batch: int, key: str
+    handoff_url: str,
+    bootstrap: str,
+    *,
+    leads: int,
+    rate: float,
+    batch: int,
+    key: str,
+    crm: CrmReceiver,
+    expect_crm: bool,
 ) -> dict[str, object]:
     """`rate` is events (leads) per second, sent as `rate / batch` calls per second."""
+    crm_server = await crm.serve()
     consumer = await lifecycle_tail(bootstrap)
     assigned_at: dict[str, float] = {}
     queued: set[str] = set()
@@ -175,9 +246,16 @@ async def speed_to_lead(
         print(f"warning: only {len(assigned_at)} of {leads} leads assigned", file=sys.stderr)
     drain_seconds = time.perf_counter() - wall
     await consumer.stop()
+    try:
+        await crm.wait_for(len(assigned_at) if expect_crm else 0, timeout=30)
+    except TimeoutError:
+        print(f"warning: only {len(crm.arrived)} of {len(assigned_at)} assignments reached the CRM", file=sys.stderr)
+    await crm.close(crm_server)
     latencies = [(assigned_at[lead] - started_at[lead]) * 1000 for lead in assigned_at if lead in started_at]
+    to_crm = [(crm.arrived[lead] - started_at[lead]) * 1000 for lead in crm.arrived if lead in started_at]
     return {
         "latencies": latencies,
+        "to_crm": to_crm,
         "responses": responses,
         "errors": errors,
         "queued": len(queued),
@@ -193,6 +271,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=10, help="events per webhook call (1 = one call per lead)")
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--no-crm", action="store_true", help="no CRM webhook (the handoff's cost of sending it)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="baton-stl-"))
@@ -205,6 +284,8 @@ def main() -> None:
     create_topics(bootstrap, ALL_TOPICS)
     databases: list[str] = []
     services: list[ServiceProcess] = []
+    crm = CrmReceiver()
+    crm_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
     (workdir / "bare_app.py").write_text(BARE_APP)
     try:
         for name, module in (("scoring", "baton_scoring"), ("handoff", "baton_handoff")):
@@ -223,6 +304,8 @@ def main() -> None:
                 "WEBHOOK_RATE_PER_SECOND": str(max(1000.0, args.rate * 4)),
                 "WEBHOOK_RATE_BURST": str(max(1000, int(args.rate * 4))),
             }
+            if name == "handoff" and not args.no_crm:
+                env.update({"CRM_WEBHOOK_URL": crm.url, "CRM_WEBHOOK_SECRET": crm_secret})
             services.append(
                 ServiceProcess(
                     name=name, module=module, port=free_port(), env=env, log_path=workdir / f"{name}.log"
@@ -233,7 +316,16 @@ def main() -> None:
             service.wait_ready()
         baseline_rtt = asyncio.run(broker_round_trip(bootstrap))
         result = asyncio.run(
-            speed_to_lead(services[1].url, bootstrap, leads=args.leads, rate=args.rate, batch=args.batch, key=key)
+            speed_to_lead(
+                services[1].url,
+                bootstrap,
+                leads=args.leads,
+                rate=args.rate,
+                batch=args.batch,
+                key=key,
+                crm=crm,
+                expect_crm=not args.no_crm,
+            )
         )
         services[1].terminate()  # the bare endpoint gets the cores the handoff had
         bare = subprocess.Popen(
@@ -274,6 +366,7 @@ def main() -> None:
         if broker:
             broker.stop()
     latencies: list[float] = result["latencies"]  # type: ignore[assignment]
+    to_crm: list[float] = result["to_crm"]  # type: ignore[assignment]
     responses: list[float] = result["responses"]  # type: ignore[assignment]
     figures = {
         "db": args.db,
@@ -287,6 +380,7 @@ def main() -> None:
         "speed_to_lead_p50_ms": round(percentile(latencies, 50), 1),
         "speed_to_lead_p99_ms": round(percentile(latencies, 99), 1),
         "speed_to_lead_mean_ms": round(statistics.fmean(latencies), 1),
+        "leads_at_crm": len(to_crm),
         "webhook_response_p50_ms": round(percentile(responses, 50), 1),
         "webhook_response_p99_ms": round(percentile(responses, 99), 1),
         "bare_endpoint_p50_ms": round(percentile(bare_latencies, 50), 2),
@@ -295,8 +389,11 @@ def main() -> None:
         "broker_rtt_p50_ms": round(percentile(baseline_rtt, 50), 2),
         "broker_rtt_p99_ms": round(percentile(baseline_rtt, 99), 2),
     }
-    for q in ("p50", "p99"):
+    for q, p in (("p50", 50), ("p99", 99)):
         figures[f"{q}_ratio_to_broker_rtt"] = round(figures[f"speed_to_lead_{q}_ms"] / figures[f"broker_rtt_{q}_ms"], 1)  # type: ignore[operator]
+        if to_crm:
+            figures[f"speed_to_crm_{q}_ms"] = round(percentile(to_crm, p), 1)
+            figures[f"crm_{q}_ratio_to_broker_rtt"] = round(percentile(to_crm, p) / figures[f"broker_rtt_{q}_ms"], 1)  # type: ignore[operator]
         figures[f"{q}_ratio_to_bare_endpoint"] = round(
             figures[f"speed_to_lead_{q}_ms"] / figures[f"bare_endpoint_{q}_ms"], 1
         )  # type: ignore[operator]
