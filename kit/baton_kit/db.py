@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 import orjson
 import structlog
 from sqlalchemy import MetaData, event, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -177,6 +179,12 @@ async def read_transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncI
         connection = await connection.execution_options(**options)
         async with connection.begin(), sessions(bind=connection) as session:
             yield session
+
+
+def upsert_insert(dialect: str) -> Callable[..., Any]:
+    """`insert` with `ON CONFLICT` clauses for the dialect (`postgresql` or `sqlite`), for upserts and
+    inserts that skip what is there."""
+    return postgresql.insert if dialect == "postgresql" else sqlite_dialect.insert
 
 
 async def read_once(database_url: str, read: Callable[[AsyncSession], Awaitable[T]]) -> T:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baton_kit.db import upsert_insert
 from baton_kit.types import AwareDateTime
 
 
@@ -43,7 +43,7 @@ class Inbox:
         # concurrent transaction inserting the same id makes this one wait for it (PostgreSQL) or
         # cannot run at the same time at all (SQLite's single writer), so an id is fresh exactly once.
         connection = await session.connection()
-        insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+        insert = upsert_insert(connection.dialect.name)
         result = await connection.execute(
             insert(self.table)
             .on_conflict_do_nothing(index_elements=[self.table.c.event_id])

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_contracts import CloudEvent, Topic, dlq_topic, parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
@@ -60,6 +60,28 @@ Errors are `application/problem+json` (RFC 9457).
 """
 
 
+def crm_sender(
+    settings: HandoffSettings,
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    transport: httpx.AsyncBaseTransport | None,
+) -> CrmWebhookSender | None:
+    """The CRM webhook's sender, when one is configured."""
+    if not settings.crm_webhook_url or settings.crm_webhook_secret is None:
+        return None
+    return CrmWebhookSender(
+        sessions=sessions,
+        client=httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=transport),
+        url=settings.crm_webhook_url,
+        secret=settings.crm_webhook_secret.get_secret_value(),
+        clock=clock,
+        max_attempts=settings.crm_webhook_max_attempts,
+        lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
+        idle_seconds=settings.crm_webhook_poll_seconds,
+    )
+
+
 def create_app(
     settings: HandoffSettings, *, clock: Clock | None = None, crm_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -73,21 +95,7 @@ def create_app(
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
-            client = httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=crm_transport)
-            sender = (
-                CrmWebhookSender(
-                    sessions=runtime.sessions,
-                    client=client,
-                    url=settings.crm_webhook_url,
-                    secret=settings.crm_webhook_secret.get_secret_value(),
-                    clock=clock,
-                    max_attempts=settings.crm_webhook_max_attempts,
-                    lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
-                    idle_seconds=settings.crm_webhook_poll_seconds,
-                )
-                if settings.crm_webhook_url and settings.crm_webhook_secret is not None
-                else None
-            )
+            sender = crm_sender(settings, sessions=runtime.sessions, clock=clock, transport=crm_transport)
             crm_webhook = app.state.crm_webhook = sender.wake if sender is not None else None
             for warning in definitions.definitions.warnings():
                 log.warning("definitions", warning=warning, version=definitions.version)
@@ -158,7 +166,7 @@ def create_app(
             finally:
                 if sender is not None:
                     await runtime.workers.shutdown()  # the sender stops before its client closes
-                await client.aclose()
+                    await sender.client.aclose()
 
     app = FastAPI(title="Baton handoff", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.definitions = definitions

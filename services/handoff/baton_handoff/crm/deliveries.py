@@ -9,9 +9,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from baton_handoff.crm import delivery
-from baton_handoff.crm.delivery import Status, described, status_of
+from baton_handoff.crm.delivery import described, status_of
 from baton_handoff.crm.exceptions import DeliveryNotFound, DeliveryNotRetryable
-from baton_handoff.crm.schemas import DeliveryDetail, DeliveryList, DeliveryRead, RetryFailed, RetryResult
+from baton_handoff.crm.schemas import (
+    DeliveryDetail,
+    DeliveryList,
+    DeliveryRead,
+    DeliveryStatus,
+    RetryFailed,
+    RetryResult,
+)
 from baton_handoff.dependencies import AdminKey, RuntimeDep
 from baton_handoff.leads.endpoints import AUTH
 from baton_handoff.models import CrmDelivery
@@ -34,7 +41,7 @@ async def _get(session: DbSession, delivery_id: int) -> CrmDelivery:
 async def list_deliveries(
     session: DbSession,
     _principal: AdminKey,
-    status: Status | None = None,
+    status: DeliveryStatus | None = None,
     lead_id: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -75,7 +82,6 @@ async def retry_delivery(
             f"a later delivery of lead {row.lead_id} was delivered; sending this one would undo it"
         )
     delivery.send_again(row, runtime.clock.now())
-    await session.flush()
     return DeliveryRead.model_validate(described(row))
 
 
@@ -89,5 +95,4 @@ async def retry_failed(body: RetryFailed, session: DbSession, runtime: RuntimeDe
     retried, superseded = await delivery.retry_failed(
         session, now=runtime.clock.now(), since=body.since, lead_id=body.lead_id
     )
-    await session.flush()
     return RetryResult(retried=retried, superseded=superseded)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
@@ -36,10 +36,12 @@ from sqlalchemy import ColumnElement, Select, Text, cast, exists, func, select, 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased, load_only
 
+from baton_contracts.crm_webhook import LeadAssigned, LeadDisqualified, body
+from baton_handoff.crm.schemas import DeliveryRead, DeliveryStatus
 from baton_handoff.models import CrmDelivery
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import transaction
+from baton_kit.db import after_commit, transaction
 from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 
 log = structlog.get_logger(__name__)
@@ -52,7 +54,6 @@ MAX_WAIT = timedelta(days=1)
 """A receiver's `Retry-After` is honoured up to this."""
 ERROR_BODY_CHARS = 300
 
-Status = Literal["pending", "delivered", "failed"]
 RECORDED = (
     CrmDelivery.id,
     CrmDelivery.lead_id,
@@ -112,30 +113,17 @@ def judge(
     return Verdict("retry", reason, min(wait, MAX_WAIT))
 
 
-def status_of(delivery: CrmDelivery) -> Status:
+def status_of(delivery: CrmDelivery) -> DeliveryStatus:
     if delivery.delivered_at is not None:
         return "delivered"
     return "failed" if delivery.failed_at is not None else "pending"
 
 
-DESCRIBED = (
-    "id",
-    "message_id",
-    "lead_id",
-    "event_type",
-    "attempts",
-    "last_error",
-    "created_at",
-    "delivered_at",
-    "failed_at",
-)
-
-
 def described(delivery: CrmDelivery) -> dict[str, Any]:
-    """A delivery as the API shows it: its status, and when it is tried next while pending."""
+    """A delivery as the API shows it (`DeliveryRead`): its status, and when it is tried next while pending."""
     status = status_of(delivery)
     return {
-        **{name: getattr(delivery, name) for name in DESCRIBED},
+        **{name: getattr(delivery, name) for name in DeliveryRead.model_fields.keys() - {"status", "next_attempt_at"}},
         "status": status,
         "next_attempt_at": delivery.next_attempt_at if status == "pending" else None,
     }
@@ -144,28 +132,24 @@ def described(delivery: CrmDelivery) -> dict[str, Any]:
 # --- queries -----------------------------------------------------------------------------------
 
 
-def _open() -> list[ColumnElement[bool]]:
-    return [CrmDelivery.delivered_at.is_(None), CrmDelivery.failed_at.is_(None)]
+def _open(deliveries: type[CrmDelivery] = CrmDelivery) -> list[ColumnElement[bool]]:
+    """Neither delivered nor failed (`deliveries`: the table or an alias of it)."""
+    return [deliveries.delivered_at.is_(None), deliveries.failed_at.is_(None)]
 
 
-def due(now: datetime, limit: int) -> Select[CrmDelivery]:
+def due_ids(now: datetime, limit: int) -> Select[int]:
     """Pending rows whose time has come, each the earliest pending one of its lead."""
     earlier = aliased(CrmDelivery)
-    held_back = exists().where(
-        earlier.lead_id == CrmDelivery.lead_id,
-        earlier.id < CrmDelivery.id,
-        earlier.delivered_at.is_(None),
-        earlier.failed_at.is_(None),
-    )
+    held_back = exists().where(earlier.lead_id == CrmDelivery.lead_id, earlier.id < CrmDelivery.id, *_open(earlier))
     return (
-        select(CrmDelivery)
+        select(CrmDelivery.id)
         .where(*_open(), CrmDelivery.next_attempt_at <= now, ~held_back)
         .order_by(CrmDelivery.id)
         .limit(limit)
     )
 
 
-def with_status(query: Select[CrmDelivery], status: Status | None) -> Select[CrmDelivery]:
+def with_status(query: Select[CrmDelivery], status: DeliveryStatus | None) -> Select[CrmDelivery]:
     if status == "delivered":
         return query.where(CrmDelivery.delivered_at.is_not(None))
     if status == "failed":
@@ -181,7 +165,7 @@ async def of_lead(session: AsyncSession, lead_id: str) -> list[CrmDelivery]:
 
 
 async def list_deliveries(
-    session: AsyncSession, *, status: Status | None, lead_id: str | None, limit: int, offset: int
+    session: AsyncSession, *, status: DeliveryStatus | None, lead_id: str | None, limit: int, offset: int
 ) -> tuple[list[CrmDelivery], int]:
     query = with_status(select(CrmDelivery), status)
     if lead_id is not None:
@@ -227,6 +211,31 @@ async def retry_failed(
     return len(retried), left or 0
 
 
+# --- writing one ------------------------------------------------------------------------------
+
+CrmWake = Callable[[], None] | None
+"""Wakes the CRM webhook sender once a delivery commits; None when no CRM webhook is configured."""
+
+
+def queue_delivery(
+    session: AsyncSession, packet: LeadAssigned | LeadDisqualified, *, at: datetime, wake: Callable[[], None]
+) -> None:
+    """A CRM webhook delivery of `packet`, due at once (`wake` tells the sender on commit); its
+    `webhook-id` derives from the transition's event id."""
+    session.add(
+        CrmDelivery(
+            message_id=f"msg_{packet.event_id}",
+            lead_id=packet.lead.lead_id,
+            event_type=packet.type,
+            payload=body(packet),
+            attempts=0,
+            next_attempt_at=at,
+            created_at=at,
+        )
+    )
+    after_commit(session, wake)
+
+
 # --- the sender --------------------------------------------------------------------------------
 
 
@@ -234,7 +243,6 @@ async def retry_failed(
 class _Leased:
     id: int
     message_id: str
-    lead_id: str
     body: bytes
 
 
@@ -254,14 +262,9 @@ class CrmWebhookSender:
         gather_seconds: float = 0.25,
     ) -> None:
         self.sessions, self.client, self.url, self.secret, self.clock = sessions, client, url, secret, clock
-        self.gather_seconds = gather_seconds
+        self.max_attempts, self.lease, self.batch_size = max_attempts, lease, batch_size
+        self.idle_seconds, self.gather_seconds = idle_seconds, gather_seconds
         self.due = asyncio.Event()
-        self.max_attempts, self.lease, self.batch_size, self.idle_seconds = (
-            max_attempts,
-            lease,
-            batch_size,
-            idle_seconds,
-        )
 
     def wake(self) -> None:
         """A delivery has committed: send it now rather than at the next poll."""
@@ -277,10 +280,11 @@ class CrmWebhookSender:
                 sent = 0
             if sent < self.batch_size:
                 await wait_any(stop, self.due, timeout=self.idle_seconds)
-                # Woken by a commit: let the next few commits join this pass. A pass is two write
-                # transactions; one per commit took the write lock from the consumers often enough
-                # to triple the time to assignment at 100 leads/s (bench/speed_to_lead.py).
-                await sleep_or_stop(stop, self.gather_seconds)
+                if self.due.is_set():
+                    # Woken by a commit: let the next few commits join this pass. A pass is two write
+                    # transactions; one per commit took the write lock from the consumers often enough
+                    # to triple the time to assignment at 100 leads/s (bench/speed_to_lead.py).
+                    await sleep_or_stop(stop, self.gather_seconds)
 
     async def deliver_due(self) -> int:
         """Lease what is due, send it, record the answers; returns how many were sent."""
@@ -294,17 +298,17 @@ class CrmWebhookSender:
         """One statement: push the due rows' next try past the lease, and return them. The body is read
         as the text stored, so every try sends (and signs) the same bytes without parsing them."""
         now = self.clock.now()
-        chosen = due(now, self.batch_size).with_only_columns(CrmDelivery.id).with_for_update(skip_locked=True)
+        chosen = due_ids(now, self.batch_size).with_for_update(skip_locked=True)
         lease = (
             update(CrmDelivery)
             .where(CrmDelivery.id.in_(chosen.scalar_subquery()))
             .values(next_attempt_at=now + self.lease)
-            .returning(CrmDelivery.id, CrmDelivery.message_id, CrmDelivery.lead_id, cast(CrmDelivery.payload, Text))
+            .returning(CrmDelivery.id, CrmDelivery.message_id, cast(CrmDelivery.payload, Text))
             .execution_options(synchronize_session=False)
         )
         async with transaction(self.sessions) as session:
             rows = (await session.execute(lease)).all()
-        return sorted((_Leased(i, m, lead, text.encode()) for i, m, lead, text in rows), key=lambda item: item.id)
+        return sorted((_Leased(i, m, text.encode()) for i, m, text in rows), key=lambda item: item.id)
 
     async def _post(self, item: _Leased) -> tuple[int | None, str | None, float | None]:
         """(status, error, retry_after) of one try."""
@@ -329,8 +333,9 @@ class CrmWebhookSender:
         self, leased: Sequence[_Leased], answers: Sequence[tuple[int | None, str | None, float | None]]
     ) -> None:
         """Delivered rows in one statement; the (rarer) failures row by row, by their verdict."""
-        delivered = [item.id for item, (status, _, _) in zip(leased, answers, strict=True) if answered_2xx(status)]
-        failed = {item.id: answer for item, answer in zip(leased, answers, strict=True) if not answered_2xx(answer[0])}
+        by_id = {item.id: answer for item, answer in zip(leased, answers, strict=True)}
+        delivered = [i for i, (status, _, _) in by_id.items() if answered_2xx(status)]
+        failed = {i: answer for i, answer in by_id.items() if not answered_2xx(answer[0])}
         async with transaction(self.sessions) as session:
             now = self.clock.now()
             if delivered:

@@ -16,13 +16,13 @@ from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import LeadState
 from baton_handoff.auth import Principal
 from baton_handoff.crm import service
+from baton_handoff.crm.delivery import CrmWake
 from baton_handoff.crm.idempotency import idempotent_request
 from baton_handoff.crm.schemas import AcceptLead, Disqualify, FirstResponse, Reassign, Recycle, RejectLead, StageUpdate
 from baton_handoff.dependencies import CrmKey, DefinitionsDep, IdempotencyKey, RuntimeDep
 from baton_handoff.leads.endpoints import AUTH, NOT_FOUND, read_lead
 from baton_handoff.leads.schemas import LeadRead
 from baton_handoff.models import Lead
-from baton_handoff.routing.service import CrmWake
 from baton_kit.http import DbSession
 from baton_kit.outbox import Outbox
 from baton_kit.runtime import Runtime
@@ -104,7 +104,7 @@ def _command(
         key: IdempotencyKey = None,
     ) -> JSONResponse:
         async def run() -> LeadRead:
-            crm_webhook = getattr(request.app.state, "crm_webhook", None)
+            crm_webhook = request.app.state.crm_webhook
             lead = await command(Call(session, lead_id, body, principal, definitions, runtime, crm_webhook))
             return await read_lead(session, lead)
 

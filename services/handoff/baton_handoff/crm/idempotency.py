@@ -20,11 +20,11 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_handoff.crm.exceptions import IdempotencyKeyReused, IdempotentRequestInProgress
 from baton_handoff.models import IdempotencyRecord
+from baton_kit.db import upsert_insert
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -71,8 +71,7 @@ async def idempotent(
     if key is None:
         result = await run()
         return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     inserted = await session.execute(
         insert(IdempotencyRecord)
         .values(scope=scope, key=key, fingerprint=fingerprint, status_code=0, body=None, created_at=now)

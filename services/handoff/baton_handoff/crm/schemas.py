@@ -97,16 +97,17 @@ class StageUpdate(_Body):
     note: str | None = Field(default=None, max_length=2000)
 
 
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
 class DeliveryRead(BaseModel):
     """One outbound CRM webhook message and how its delivery went."""
-
-    model_config = ConfigDict(from_attributes=True)
 
     id: int
     message_id: str = Field(description="The `webhook-id` header: the same on every try of this message.")
     lead_id: str
     event_type: str
-    status: Literal["pending", "delivered", "failed"]
+    status: DeliveryStatus
     attempts: int = Field(description="Tries since the message was written, or since it was last sent again.")
     next_attempt_at: datetime | None = Field(description="When a pending delivery is tried next.")
     last_error: str | None = Field(

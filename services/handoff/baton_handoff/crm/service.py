@@ -16,6 +16,7 @@ from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import EventType, FirstResponseRecorded, LeadState, SlaReassignRequested
 from baton_handoff import SOURCE
 from baton_handoff.auth import Principal, authorize_lead, system_principal
+from baton_handoff.crm.delivery import CrmWake
 from baton_handoff.crm.exceptions import InvalidRejection, NoEligibleRep
 from baton_handoff.crm.schemas import Disqualify, FirstResponse, Reassign, Recycle, RejectLead, StageUpdate
 from baton_handoff.leads.exceptions import IllegalTransition, NotTheAssignedRep
@@ -23,7 +24,6 @@ from baton_handoff.leads.service import Change, get_lead_or_404, record_sla_even
 from baton_handoff.models import Assignment, Lead
 from baton_handoff.routing.rules import ineligibility
 from baton_handoff.routing.service import (
-    CrmWake,
     RoutingContext,
     _rep,
     _rep_states,

@@ -9,17 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.definitions import LoadedDefinitions
 from baton_handoff.models import DefinitionsVersion
+from baton_kit.db import upsert_insert
 
 
 async def record_version(session: AsyncSession, loaded: LoadedDefinitions, *, now: datetime) -> None:
-    """At start-up: a new version is stored; a known one is marked as loaded again."""
-    row = await session.get(DefinitionsVersion, loaded.version, with_for_update=True)
-    if row is None:
-        session.add(
-            DefinitionsVersion(version=loaded.version, text=loaded.text, first_loaded_at=now, last_loaded_at=now)
-        )
-    else:
-        row.last_loaded_at = now
+    """At start-up: a new version is stored; a known one is marked as loaded again. One upsert, so
+    instances starting together with the same file do not trip over each other."""
+    insert = upsert_insert(session.get_bind().dialect.name)
+    await session.execute(
+        insert(DefinitionsVersion)
+        .values(version=loaded.version, text=loaded.text, first_loaded_at=now, last_loaded_at=now)
+        .on_conflict_do_update(index_elements=["version"], set_={"last_loaded_at": now})
+    )
 
 
 async def versions(session: AsyncSession) -> list[DefinitionsVersion]:

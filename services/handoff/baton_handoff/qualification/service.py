@@ -17,18 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baton_contracts import CloudEvent
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.events import EventType, LeadScored, LeadState
+from baton_handoff.crm.delivery import CrmWake, queue_delivery
+from baton_handoff.crm.packets import withdrawal_packet
 from baton_handoff.leads.service import Change, create_known_lead, transition
 from baton_handoff.models import Lead
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.routing.rules import segment_of
-from baton_handoff.routing.service import (
-    CrmWake,
-    RoutingContext,
-    prefetch_sources,
-    queue_delivery,
-    route_lead,
-    withdrawal_packet,
-)
+from baton_handoff.routing.service import RoutingContext, prefetch_sources, route_lead
 from baton_kit.outbox import Outbox
 
 

@@ -7,7 +7,6 @@ same turn, and the reps' virtual times are written in the same transaction as th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -16,26 +15,17 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event
-from baton_contracts.crm_webhook import Assignee as CrmAssignee
-from baton_contracts.crm_webhook import (
-    CrmLead,
-    EngagementHistory,
-    LeadAssigned,
-    LeadDisqualified,
-    PreviousAssignee,
-    body,
-)
-from baton_contracts.crm_webhook import Routing as CrmRouting
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.definitions.routing import WorkingHours
 from baton_contracts.events import Assignee, EventType, LeadProfile, LeadRoutingQueued, LeadState
 from baton_handoff import SOURCE
+from baton_handoff.crm.delivery import CrmWake, queue_delivery
+from baton_handoff.crm.packets import context_packet
 from baton_handoff.leads.service import Change, transition
-from baton_handoff.models import Account, Assignment, CrmDelivery, Lead, Rep, Team, WebhookReceipt
+from baton_handoff.models import Account, Assignment, Lead, Rep, Team, WebhookReceipt
 from baton_handoff.routing.rules import (
     AccountRecord,
     LeadFacts,
@@ -47,7 +37,7 @@ from baton_handoff.routing.rules import (
     match_account,
     route,
 )
-from baton_kit.db import after_commit
+from baton_kit.db import after_commit, upsert_insert
 from baton_kit.outbox import Outbox
 
 log = structlog.get_logger(__name__)
@@ -68,10 +58,6 @@ def routing_metrics() -> RoutingMetrics:
 
 SOURCES_PER_QUERY = 500
 """Lead ids in one `IN` list (SQLite limits a statement's parameters)."""
-
-
-CrmWake = Callable[[], None] | None
-"""Wakes the CRM webhook sender once a delivery commits; None when no CRM webhook is configured."""
 
 
 @dataclass
@@ -109,7 +95,7 @@ async def seed_roster(session: AsyncSession, *, definitions: LoadedDefinitions, 
     `ON CONFLICT DO NOTHING`, so instances starting together do not trip over each other.
     """
     routing = definitions.definitions.routing
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     teams = {t.id: t.name for t in routing.teams} | {
         r.team: r.team for r in routing.reps if r.team not in {t.id for t in routing.teams}
     }
@@ -420,72 +406,3 @@ async def drain_queue(
         )
         assigned += rep_id is not None
     return assigned
-
-
-def lead_summary(lead: Lead) -> CrmLead:
-    """The lead as every CRM webhook body carries it."""
-    return CrmLead(
-        lead_id=lead.lead_id,
-        state=lead.state,
-        profile=lead.profile,
-        score=lead.score,
-        fit_grade=lead.fit_grade,
-        engagement_band=lead.engagement_band,
-        grade=lead.grade,
-        intent=lead.intent,
-        segment=lead.segment,
-    )
-
-
-def context_packet(lead: Lead, *, rep: Rep, decision: Route, at: datetime, event_id: str) -> LeadAssigned:
-    """What the CRM gets on assignment: who, why, the score breakdown and the matched account."""
-    scoring = lead.scoring or {}
-    return LeadAssigned(
-        event_id=event_id,
-        at=at,
-        lead=lead_summary(lead),
-        assignee=CrmAssignee(rep_id=rep.rep_id, team_id=rep.team_id, email=rep.email, name=rep.name),
-        routing=CrmRouting(rule=decision.rule, reason=decision.reason, details=_jsonable(decision.details)),
-        qualification=lead.qualification or {},
-        score_breakdown=lead.score_explanation or [],
-        engagement_history=EngagementHistory(
-            activities=[c for c in lead.score_explanation or [] if c.get("category") == "engagement"],
-            high_intent=scoring.get("high_intent", []),
-            demand_state=scoring.get("demand_state"),
-        ),
-        account=_jsonable(decision.details.get("account")),
-        source=decision.details.get("source"),
-        definitions_version=lead.definitions_version,
-    )
-
-
-def withdrawal_packet(lead: Lead, *, rep_id: str, at: datetime, event_id: str, reason: str) -> LeadDisqualified:
-    """What the CRM gets when an assigned lead is disqualified under its rep: stop working it."""
-    return LeadDisqualified(
-        event_id=event_id,
-        at=at,
-        lead=lead_summary(lead),
-        previous_assignee=PreviousAssignee(rep_id=rep_id, team_id=lead.team_id),
-        reason=reason,
-        disqualifiers=(lead.scoring or {}).get("disqualifiers", []),
-        definitions_version=(lead.qualification or {}).get("definitions_version"),
-    )
-
-
-def queue_delivery(
-    session: AsyncSession, packet: LeadAssigned | LeadDisqualified, *, at: datetime, wake: Callable[[], None]
-) -> None:
-    """A CRM webhook delivery of `packet`, due at once (`wake` tells the sender on commit); its
-    `webhook-id` derives from the transition's event id."""
-    session.add(
-        CrmDelivery(
-            message_id=f"msg_{packet.event_id}",
-            lead_id=packet.lead.lead_id,
-            event_type=packet.type,
-            payload=body(packet),
-            attempts=0,
-            next_attempt_at=at,
-            created_at=at,
-        )
-    )
-    after_commit(session, wake)

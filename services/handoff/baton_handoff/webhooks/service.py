@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event, random_event_id
@@ -22,6 +21,7 @@ from baton_handoff import SOURCE
 from baton_handoff.models import WebhookReceipt
 from baton_handoff.webhooks.mapping import MappedEvent
 from baton_handoff.webhooks.schemas import IngestResult
+from baton_kit.db import upsert_insert
 from baton_kit.outbox import Outbox
 
 
@@ -39,7 +39,7 @@ async def ingest(
     if not unique:
         return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
     planned = [(event, event.lead_id, random_event_id()) for event in unique]
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = upsert_insert(session.get_bind().dialect.name)
     # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
     inserted = set(
         (
