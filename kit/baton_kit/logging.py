@@ -26,5 +26,15 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("aiokafka", "kafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))
+    quiet_third_party_loggers(level)
+
+
+# aiokafka and kafka: a line per connection and rebalance. httpx and httpcore: a line per request
+# with its whole URL, and a Slack incoming-webhook URL (or a CRM's) carries its secret in the path.
+QUIETED_LOGGERS = ("aiokafka", "kafka", "httpx", "httpcore")
+
+
+def quiet_third_party_loggers(level: str) -> None:
+    """Their warnings and errors only, whatever `level` the services log at."""
+    for name in QUIETED_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import random
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,7 @@ from baton_contracts.definitions import SlaPolicy
 from baton_contracts.events import SlaClockKind
 from baton_kit.clock import SystemClock
 from baton_kit.db import create_engine, session_factory, transaction
+from baton_kit.logging import quiet_third_party_loggers
 from baton_kit.migrations import upgrade_to_head
 from baton_kit.webhooks import standard_webhooks_signature
 from baton_sla_monitor.app import MIGRATIONS
@@ -237,6 +239,8 @@ async def test_every_alert_is_delivered_despite_20_percent_failures_with_channel
 async def test_last_failed_try_leaves_a_dead_letter_without_secrets(
     sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)  # the services' default level
+    quiet_third_party_loggers("INFO")  # as `configure_logging` does at start-up
     pager = FakePager(fail_rate=1.0, fail_status=500)
     try:
         await queue_breached_clock(sessions, "lead-dead")
