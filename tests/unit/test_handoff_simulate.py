@@ -9,18 +9,13 @@ import pytest
 import yaml
 
 from baton_contracts.definitions import EXAMPLE_PATH, LoadedDefinitions, parse_definitions
+from baton_contracts.definitions.routing import WorkingHours
 from baton_contracts.events import LeadScored
 from baton_handoff.reports.rules import MIN_DECIDED
-from baton_handoff.routing.rules import AccountRecord, LeadFacts
-from baton_handoff.simulate import QUEUE, RosterRep, SimulatedLead, forecast, simulate
+from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState
+from baton_handoff.simulate import QUEUE, SimulatedLead, forecast, simulate
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-ROSTER = [
-    RosterRep("ana.ortiz", "default"),
-    RosterRep("ben.carter", "default"),
-    RosterRep("chloe.martin", "default"),
-    RosterRep("dev.patel", "default"),
-]
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # a Monday: 04:00 in New York, 10:00 in Paris
 
 
 def definitions(**sections: dict[str, Any]) -> LoadedDefinitions:
@@ -31,10 +26,25 @@ def definitions(**sections: dict[str, Any]) -> LoadedDefinitions:
 
 
 CURRENT = definitions()
+TIMEZONES = {rep.id: rep.timezone for rep in CURRENT.definitions.routing.reps}
+
+
+def rep(rep_id: str, weight: float = 1.0, **details: Any) -> RepState:
+    """A live roster row as the example seeds it (team default, the example's time zone), with `details`."""
+    return RepState(rep_id, "default", weight, timezone=TIMEZONES[rep_id], **details)
+
+
+ROSTER = [rep("ana.ortiz"), rep("ben.carter"), rep("chloe.martin"), rep("dev.patel")]
 
 
 def lead(
-    n: int, fit_grade: str = "A", band: int = 3, *, country: str = "US", domain: str | None = None
+    n: int,
+    fit_grade: str = "A",
+    band: int = 3,
+    *,
+    country: str = "US",
+    domain: str | None = None,
+    at: datetime | None = None,
 ) -> SimulatedLead:
     lead_id = f"lead-{n:03d}"
     scored = LeadScored(
@@ -44,7 +54,7 @@ def lead(
         engagement_band=band,
         grade=f"{fit_grade}{band}",
         profile={"email": f"{lead_id}@acme.example", "company": "Acme", "country": country},  # type: ignore[arg-type]
-        scored_at=T0 + timedelta(minutes=n),
+        scored_at=at or T0 + timedelta(minutes=n),
         definitions_version="sha256:scoring",
     )
     return SimulatedLead(scored, LeadFacts(lead_id, country=country, domain=domain or f"co{n}.example", company="Acme"))
@@ -67,12 +77,7 @@ def test_a_stricter_matrix_loses_the_leads_below_it_and_counts_mqls_by_fit_grade
 
 def test_the_rotation_shares_mqls_by_weight_and_skips_inactive_reps() -> None:
     leads = [lead(n) for n in range(12)]
-    roster = [
-        RosterRep("ana.ortiz", "default", 2.0),
-        RosterRep("ben.carter", "default"),
-        RosterRep("chloe.martin", "default"),
-        RosterRep("dev.patel", "default", active=False),
-    ]
+    roster = [rep("ana.ortiz", 2.0), rep("ben.carter"), rep("chloe.martin"), rep("dev.patel", active=False)]
     report = run(leads, CURRENT, roster=roster)
     assert report.current.as_dict()["by_rep"] == {"ana.ortiz": 6, "ben.carter": 3, "chloe.martin": 3}
     assert report.moved == []  # same definitions, same leads in the same order: the same reps
@@ -121,3 +126,44 @@ def test_expected_acceptance_weighs_each_fit_grades_rate_by_the_mqls_of_that_gra
     assert forecast({}, history) is None
     report = run([lead(1, "A"), lead(2, "B", 2)], CURRENT, acceptance=history)
     assert report.current.expected_acceptance == pytest.approx(0.7)
+
+
+def test_a_capped_reps_overflow_goes_to_the_others_until_their_own_next_day() -> None:
+    monday = [lead(n) for n in range(12)]  # 09:00-09:11 UTC: Monday in Chicago too
+    tuesday = [lead(100 + n, at=T0 + timedelta(days=1, minutes=n)) for n in range(4)]
+    roster = [rep("ana.ortiz"), rep("ben.carter", daily_cap=2), rep("chloe.martin"), rep("dev.patel")]
+    routed = run([*monday, *tuesday], CURRENT, roster=roster).current.routed
+    given_to_ben = [lead_id for lead_id, rep_id in routed.items() if rep_id == "ben.carter"]
+    assert len(given_to_ben) == 3, given_to_ben
+    assert sum(lead_id.startswith("lead-1") for lead_id in given_to_ben) == 1, "a new day in Chicago: one more"
+    assert len(routed) == 16 and QUEUE not in routed.values()
+
+
+def test_working_hours_and_leave_are_read_when_each_lead_was_scored() -> None:
+    office = WorkingHours(start="09:00", end="17:00")
+    leave = ((T0 - timedelta(days=1), T0 + timedelta(hours=1)),)
+    roster = [
+        rep("ana.ortiz", working_hours=office),  # 04:00 in New York: not yet
+        rep("ben.carter", out_of_office=leave),  # back at 10:00 UTC
+        rep("chloe.martin", working_hours=office),  # 10:00 in Paris
+        rep("dev.patel"),
+    ]
+    early = [lead(n) for n in range(6)]
+    late = [lead(50 + n, at=T0 + timedelta(hours=6, minutes=n)) for n in range(9)]  # 10:00 in New York
+    routed = run([*early, *late], CURRENT, roster=roster).current.routed
+    assert {routed[lead.scored.lead_id] for lead in early} == {"chloe.martin", "dev.patel"}
+    assert {routed[lead.scored.lead_id] for lead in late} == {"ana.ortiz", "ben.carter", "chloe.martin", "dev.patel"}
+
+
+def test_caps_and_hours_a_candidate_sets_apply_to_the_reps_it_adds_and_are_noted_for_the_others() -> None:
+    routing = yaml.safe_load(EXAMPLE_PATH.read_text())["routing"]
+    reps = [{**r, "daily_cap": 1} if r["id"] == "ana.ortiz" else r for r in routing["reps"]]
+    newcomer = {"id": "eva.kowalski", "name": "Eva Kowalski", "email": "eva@northwind.example", "team": "default"}
+    candidate = definitions(routing={"reps": [*reps, {**newcomer, "daily_cap": 1}]})
+    report = run([lead(n) for n in range(10)], candidate)
+    by_rep = report.candidate.as_dict()["by_rep"]
+    assert by_rep["eva.kowalski"] == 1, "a rep the file adds starts with the file's cap"
+    assert by_rep["ana.ortiz"] > 1, "the live roster keeps ana.ortiz uncapped"
+    assert [(o.rep_id, o.field, o.live, o.definitions) for o in report.overrides] == [
+        ("ana.ortiz", "daily_cap", None, 1)
+    ]

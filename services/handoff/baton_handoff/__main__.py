@@ -81,7 +81,7 @@ def format_report(report: HandoffSimulation) -> str:
         "Expected acceptance (sales' past decisions by fit grade): "
         f"{_percent(report.current.expected_acceptance)} -> {_percent(report.candidate.expected_acceptance)}"
     )
-    lines.append("Who gets them (rotations afresh; caps, working hours and out-of-office left out):")
+    lines.append("Who gets them (each lead when it was scored; rotations afresh, caps filled by the replay):")
     for key, title in (("by_team", "team"), ("by_rep", "rep"), ("by_route", "routed by")):
         lines.append(f"  {title}: " + _pairs(current[key], candidate[key]))
     for override in report.overrides:

@@ -3,10 +3,12 @@ them, and how many of them sales would likely accept. Reads the database, never 
 
 Each lead is taken as the handoff holds it now (its latest `lead.scored`, profile and first source)
 and put through the qualification gate and the router of both definitions as if it were new. The
-rotations start afresh, in the order the leads were scored, without caps, working hours or
-out-of-office: those depend on when leads arrive, which a replay cannot reproduce. Account owners,
-routing rules, teams, weights and inactive reps all count. The roster is the live one (API edits
-kept), plus any team or rep the definitions add, as at start-up (`seed_roster`).
+router sees each lead at the moment it was last scored, in that order: the rotations start afresh,
+and a rep's daily and weekly caps count the leads the replay has given them in their own local day
+and week, so a capped rep's overflow goes to the others as it would have; working hours and
+out-of-office are read at that moment too. Account owners, routing rules, teams, weights and
+inactive reps all count. The roster is the live one (API edits kept), plus any team or rep the
+definitions add, as at start-up (`seed_roster`).
 
 Acceptance is forecast from sales' own decisions in the period: each fit grade's acceptance rate,
 or the overall rate for a grade with fewer than `MIN_DECIDED` decisions.
@@ -14,6 +16,7 @@ or the overall rate for a grade with fewer than `MIN_DECIDED` decisions.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -24,14 +27,23 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.definitions import LoadedDefinitions
+from baton_contracts.definitions.routing import WorkingHours
 from baton_contracts.events import LeadScored, LeadState
 from baton_handoff.models import Lead, Rep
 from baton_handoff.qualification.rules import Outcome, qualify
 from baton_handoff.reports import service as reports
 from baton_handoff.reports.rules import MIN_DECIDED, NONE, GroupBy
 from baton_handoff.reports.rules import acceptance as acceptance_rows
-from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState, TeamState, match_account, route
-from baton_handoff.routing.service import RoutingContext, known_accounts, lead_facts, prefetch_sources
+from baton_handoff.routing.rules import (
+    AccountRecord,
+    LeadFacts,
+    RepState,
+    TeamState,
+    day_and_week_start,
+    match_account,
+    route,
+)
+from baton_handoff.routing.service import RoutingContext, known_accounts, lead_facts, prefetch_sources, rep_state
 
 QUEUE = "(queue)"
 """Where a lead nobody could take goes, in the per-rep counts."""
@@ -43,14 +55,6 @@ class SimulatedLead:
 
     scored: LeadScored
     facts: LeadFacts
-
-
-@dataclass(frozen=True)
-class RosterRep:
-    rep_id: str
-    team_id: str
-    weight: float = 1.0
-    active: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ def simulate(
     *,
     current: LoadedDefinitions,
     candidate: LoadedDefinitions,
-    roster: Sequence[RosterRep],
+    roster: Sequence[RepState],
     accounts: Sequence[AccountRecord],
     acceptance: Mapping[str, tuple[int, int]],
     at: datetime,
@@ -148,35 +152,45 @@ def simulate(
     )
 
 
-def overrides(live: Sequence[RosterRep], definitions: LoadedDefinitions) -> list[Override]:
+OVERRIDABLE = ("team_id", "weight", "timezone", "daily_cap", "weekly_cap", "working_hours")
+"""What the definitions say of a rep that the live roster keeps as the API last set it."""
+
+
+def overrides(live: Sequence[RepState], definitions: LoadedDefinitions) -> list[Override]:
     """Where the definitions' reps differ from the live roster. Start-up adds new reps but keeps the
     live ones as they are (the API edits them), so such a change needs `PUT /v1/reps/{rep_id}`."""
     by_id = {rep.rep_id: rep for rep in live}
     found: list[Override] = []
-    for rep in definitions.definitions.routing.reps:
-        held = by_id.get(rep.id)
+    for rep in _defined_reps(definitions):
+        held = by_id.get(rep.rep_id)
         if held is None:
             continue
-        for name, live_value, wanted in (("team_id", held.team_id, rep.team), ("weight", held.weight, rep.weight)):
+        for name in OVERRIDABLE:
+            live_value, wanted = _plain(getattr(held, name)), _plain(getattr(rep, name))
             if live_value != wanted:
-                found.append(Override(rep.id, name, live_value, wanted))
+                found.append(Override(rep.rep_id, name, live_value, wanted))
     return found
+
+
+def _plain(value: object) -> object:
+    """A value as the report prints it (working hours as a dict)."""
+    return value.model_dump() if isinstance(value, WorkingHours) else value
 
 
 def outcomes(
     leads: Sequence[SimulatedLead],
     definitions: LoadedDefinitions,
     *,
-    roster: Sequence[RosterRep],
+    roster: Sequence[RepState],
     accounts: Sequence[AccountRecord],
     acceptance: Mapping[str, tuple[int, int]],
     at: datetime,
 ) -> Outcomes:
-    """Qualify each lead as if new and route the MQLs in order through fresh rotations."""
+    """Qualify each lead as if new and route the MQLs in order, each at the moment it was scored,
+    through fresh rotations and the caps the replay has filled so far."""
     rules, routing = definitions.definitions.qualification, definitions.definitions.routing
-    reps = {
-        rep.rep_id: RepState(rep.rep_id, rep.team_id, rep.weight, rep.active) for rep in _roster(roster, definitions)
-    }
+    reps = {rep.rep_id: replace(rep, pass_value=0.0) for rep in _roster(roster, definitions)}
+    given: dict[str, list[datetime]] = {rep_id: [] for rep_id in reps}  # each rep's leads, by when
     virtual_times: dict[str, float] = {}
     qualified: dict[str, str] = {}
     routed: dict[str, str] = {}
@@ -193,18 +207,22 @@ def outcomes(
         account = match_account(
             domain=lead.facts.domain, company=lead.facts.company, accounts=accounts, config=routing.account_matching
         )
+        when = lead.scored.scored_at
+        now_reps = {rep_id: _with_counts(rep, given[rep_id], when) for rep_id, rep in reps.items()}
         team_states = {
             team_id: TeamState(team_id, virtual_times.get(team_id, 0.0), tuple(members))
-            for team_id, members in _by_team(reps.values()).items()
+            for team_id, members in _by_team(now_reps.values()).items()
         }
         decided, pick = route(
-            lead.facts, definitions=routing, account=account, reps_by_id=reps, teams=team_states, now=at
+            lead.facts, definitions=routing, account=account, reps_by_id=now_reps, teams=team_states, now=when
         )
         if pick is not None and decided.team_id is not None:
             for rep_id, lifted in pick.lifted.items():
                 reps[rep_id] = replace(reps[rep_id], pass_value=lifted)
             reps[pick.rep_id] = replace(reps[pick.rep_id], pass_value=pick.pass_after)
             virtual_times[decided.team_id] = max(virtual_times.get(decided.team_id, 0.0), pick.virtual_time)
+        if decided.rep_id is not None:
+            given[decided.rep_id].append(when)
         routed[lead_id] = decided.rep_id or QUEUE
         teams[decided.team_id or NONE] += 1
         routes[decided.rule] += 1
@@ -236,11 +254,38 @@ def forecast(mqls_by_fit_grade: Mapping[str, int], acceptance: Mapping[str, tupl
     return sum(n * rate(grade) for grade, n in mqls_by_fit_grade.items()) / total
 
 
-def _roster(live: Sequence[RosterRep], definitions: LoadedDefinitions) -> list[RosterRep]:
+def _with_counts(rep: RepState, given: list[datetime], when: datetime) -> RepState:
+    """`rep` at `when`, with the leads the replay gave them in their local day and week so far."""
+    if rep.daily_cap is None and rep.weekly_cap is None:
+        return rep
+    day, week = day_and_week_start(rep.timezone, when)
+    return replace(
+        rep,
+        assigned_today=len(given) - bisect_left(given, day),
+        assigned_this_week=len(given) - bisect_left(given, week),
+    )
+
+
+def _defined_reps(definitions: LoadedDefinitions) -> list[RepState]:
+    """The definitions' reps as `seed_roster` would add them."""
+    return [
+        RepState(
+            r.id,
+            r.team,
+            r.weight,
+            timezone=r.timezone,
+            daily_cap=r.daily_cap,
+            weekly_cap=r.weekly_cap,
+            working_hours=r.working_hours,
+        )
+        for r in definitions.definitions.routing.reps
+    ]
+
+
+def _roster(live: Sequence[RepState], definitions: LoadedDefinitions) -> list[RepState]:
     """The live roster, plus the definitions' reps it does not have yet (as `seed_roster` would add them)."""
     known = {rep.rep_id for rep in live}
-    added = [RosterRep(r.id, r.team, r.weight) for r in definitions.definitions.routing.reps if r.id not in known]
-    return [*live, *added]
+    return [*live, *(rep for rep in _defined_reps(definitions) if rep.rep_id not in known)]
 
 
 def _by_team(reps: Iterable[RepState]) -> dict[str, list[RepState]]:
@@ -260,7 +305,7 @@ def _counted(values: Iterable[str]) -> dict[str, int]:
 @dataclass(frozen=True)
 class Stored:
     leads: list[SimulatedLead]
-    roster: list[RosterRep]
+    roster: list[RepState]
     accounts: list[AccountRecord]
     acceptance: dict[str, tuple[int, int]]  # fit grade -> (accepted, decided)
 
@@ -283,10 +328,7 @@ async def load(
     ctx = RoutingContext(definitions=definitions)
     await prefetch_sources(session, ctx, [lead.lead_id for lead in rows])
     leads = [SimulatedLead(_scored(lead), await lead_facts(session, lead, ctx)) for lead in rows]
-    roster = [
-        RosterRep(*row)
-        for row in await session.execute(select(Rep.rep_id, Rep.team_id, Rep.weight, Rep.active).order_by(Rep.rep_id))
-    ]
+    roster = [rep_state(rep) for rep in await session.scalars(select(Rep).order_by(Rep.rep_id))]
     decisions = await reports.decisions(session, since=acceptance_since, until=until)
     by_fit_grade = {row.group: (row.accepted, row.decided) for row in acceptance_rows(decisions, by=GroupBy.FIT_GRADE)}
     return Stored(leads, roster, await known_accounts(session, ctx), by_fit_grade)

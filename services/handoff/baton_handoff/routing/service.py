@@ -175,10 +175,11 @@ async def _rep_states(session: AsyncSession, reps: list[Rep], *, now: datetime) 
         )
         today, this_week = rows.one()
         counts[rep.rep_id] = (int(today or 0), int(this_week or 0))
-    return {r.rep_id: _state(r, counts.get(r.rep_id, (0, 0))) for r in reps}
+    return {r.rep_id: rep_state(r, counts.get(r.rep_id, (0, 0))) for r in reps}
 
 
-def _state(rep: Rep, counts: tuple[int, int]) -> RepState:
+def rep_state(rep: Rep, counts: tuple[int, int] = (0, 0)) -> RepState:
+    """A rep row as routing reads it, with `counts` (today's and this week's assignments)."""
     return RepState(
         rep_id=rep.rep_id,
         team_id=rep.team_id,
