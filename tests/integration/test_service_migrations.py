@@ -7,19 +7,15 @@ at the first query in production: after `upgrade head`, Alembic's autogenerate f
 from __future__ import annotations
 
 import importlib
-import json
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
-from baton_handoff.app import MIGRATIONS as HANDOFF_MIGRATIONS
 from baton_kit.db import create_engine
-from baton_kit.migrations import alembic_config, upgrade_to_head
+from baton_kit.migrations import upgrade_to_head
 
 SERVICES = {"handoff": "baton_handoff", "scoring": "baton_scoring", "sla-monitor": "baton_sla_monitor"}
 
@@ -56,40 +52,3 @@ async def test_migrations_at_head_build_the_schema_the_models_describe(database_
     finally:
         await engine.dispose()
     assert differences == []
-
-
-async def test_crm_deliveries_queued_before_their_bodies_moved_to_a_table_of_their_own_keep_them(
-    database_url: str,
-) -> None:
-    version_table = "alembic_version_handoff"
-    config = alembic_config(database_url=database_url, script_location=HANDOFF_MIGRATIONS, version_table=version_table)
-    body = {"type": "lead.assigned", "lead": {"lead_id": "lead-1"}, "note": "é"}
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as connection:
-
-            def before_the_move(sync_connection: Connection) -> None:
-                config.attributes["connection"] = sync_connection
-                command.upgrade(config, "0006")
-
-            await connection.run_sync(before_the_move)
-            await connection.execute(
-                sa.text(
-                    "INSERT INTO crm_deliveries (message_id, lead_id, event_type, payload, attempts,"
-                    " next_attempt_at, created_at) VALUES ('msg_1', 'lead-1', 'lead.assigned', :payload, 0,"
-                    " '2026-11-30 09:00:00+00:00', '2026-11-30 09:00:00+00:00')"
-                ),
-                {"payload": json.dumps(body)},
-            )
-        await upgrade_to_head(
-            database_url=database_url, script_location=HANDOFF_MIGRATIONS, version_table=version_table
-        )
-        async with engine.connect() as connection:
-            moved = (await connection.execute(sa.text("SELECT message_id, payload FROM crm_delivery_bodies"))).all()
-            columns = {
-                c["name"] for c in await connection.run_sync(lambda c: sa.inspect(c).get_columns("crm_deliveries"))
-            }
-    finally:
-        await engine.dispose()
-    assert [(m, json.loads(p) if isinstance(p, str) else p) for m, p in moved] == [("msg_1", body)]
-    assert "payload" not in columns

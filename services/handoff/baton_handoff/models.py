@@ -217,24 +217,13 @@ class CrmDelivery(Base):
     message_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
     lead_id: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     event_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
     delivered_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
     failed_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
-
-
-class CrmDeliveryBody(Base):
-    """The body a delivery sends, written once. Apart from `crm_deliveries`, whose row every lease and
-    answer updates: SQLite rewrites a whole row on UPDATE, and would write these few kB twice a try."""
-
-    __tablename__ = "crm_delivery_bodies"
-
-    message_id: Mapped[str] = mapped_column(
-        String(200), ForeignKey("crm_deliveries.message_id", ondelete="CASCADE"), primary_key=True
-    )
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
 
 
 class SlaClockView(Base):

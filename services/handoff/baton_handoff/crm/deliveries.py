@@ -58,7 +58,7 @@ async def list_deliveries(
 )
 async def get_delivery(delivery_id: DeliveryId, session: DbSession, _principal: AdminKey) -> DeliveryDetail:
     row = await _get(session, delivery_id)
-    return DeliveryDetail.model_validate({**described(row), "payload": await delivery.body_of(session, row)})
+    return DeliveryDetail.model_validate({**described(row), "payload": row.payload})
 
 
 @router.post(

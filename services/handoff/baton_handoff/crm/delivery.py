@@ -38,7 +38,7 @@ from sqlalchemy.orm import aliased, load_only
 
 from baton_contracts.crm_webhook import LeadAssigned, LeadDisqualified, body
 from baton_handoff.crm.schemas import DeliveryRead, DeliveryStatus
-from baton_handoff.models import CrmDelivery, CrmDeliveryBody
+from baton_handoff.models import CrmDelivery
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import after_commit, transaction
@@ -222,25 +222,18 @@ def queue_delivery(
 ) -> None:
     """A CRM webhook delivery of `packet`, due at once (`wake` tells the sender on commit); its
     `webhook-id` derives from the transition's event id."""
-    message_id = f"msg_{packet.event_id}"
     session.add(
         CrmDelivery(
-            message_id=message_id,
+            message_id=f"msg_{packet.event_id}",
             lead_id=packet.lead.lead_id,
             event_type=packet.type,
+            payload=body(packet),
             attempts=0,
             next_attempt_at=at,
             created_at=at,
         )
     )
-    session.add(CrmDeliveryBody(message_id=message_id, payload=body(packet)))
     after_commit(session, wake)
-
-
-async def body_of(session: AsyncSession, delivery: CrmDelivery) -> dict[str, Any]:
-    """The body `delivery` sends."""
-    stored = await session.get_one(CrmDeliveryBody, delivery.message_id)
-    return stored.payload
 
 
 # --- the sender --------------------------------------------------------------------------------
@@ -302,24 +295,20 @@ class CrmWebhookSender:
         return len(leased)
 
     async def _lease(self) -> list[_Leased]:
-        """One statement pushes the due rows' next try past the lease and returns them; one more reads
-        their bodies, as the text stored, so every try sends (and signs) the same bytes unparsed."""
+        """One statement: push the due rows' next try past the lease, and return them. The body is read
+        as the text stored, so every try sends (and signs) the same bytes without parsing them."""
         now = self.clock.now()
         chosen = due_ids(now, self.batch_size).with_for_update(skip_locked=True)
         lease = (
             update(CrmDelivery)
             .where(CrmDelivery.id.in_(chosen.scalar_subquery()))
             .values(next_attempt_at=now + self.lease)
-            .returning(CrmDelivery.id, CrmDelivery.message_id)
+            .returning(CrmDelivery.id, CrmDelivery.message_id, cast(CrmDelivery.payload, Text))
             .execution_options(synchronize_session=False)
         )
         async with transaction(self.sessions) as session:
-            leased: dict[int, str] = {i: m for i, m in await session.execute(lease)}
-            bodies = select(CrmDeliveryBody.message_id, cast(CrmDeliveryBody.payload, Text)).where(
-                CrmDeliveryBody.message_id.in_(leased.values())
-            )
-            texts: dict[str, str] = {m: text for m, text in await session.execute(bodies)} if leased else {}
-        return [_Leased(i, leased[i], texts[leased[i]].encode()) for i in sorted(leased)]
+            rows = (await session.execute(lease)).all()
+        return sorted((_Leased(i, m, text.encode()) for i, m, text in rows), key=lambda item: item.id)
 
     async def _post(self, item: _Leased) -> tuple[int | None, str | None, float | None]:
         """(status, error, retry_after) of one try."""
