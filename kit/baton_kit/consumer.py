@@ -147,6 +147,17 @@ class ConsumerRunner(Generic[T]):
         self._consumer: AIOKafkaConsumer | None = None
         self.ready = asyncio.Event()
 
+    def progress(self) -> dict[str, Any]:
+        """What the runner holds that the broker does not know yet, for logs and failing tests: the
+        partitions assigned, offsets applied but not committed, and a pipelined transaction in flight."""
+        return {
+            "assigned": sorted(f"{tp.topic}:{tp.partition}" for tp in self._consumer.assignment())
+            if self._consumer is not None
+            else [],
+            "uncommitted": {f"{tp.topic}:{tp.partition}": offset for tp, offset in self._uncommitted.items()},
+            "in_flight": None if self._in_flight is None else ("done" if self._in_flight.done() else "running"),
+        }
+
     async def run(self, stop: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.config.bootstrap_servers,

@@ -379,25 +379,28 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
     metrics_a, metrics_b = new_kit_metrics(), new_kit_metrics()
 
     sent_first = await produce_events(kafka_producer, topic, first)
-    async with RunningConsumer(
-        build_runner(
-            db=db,
-            kafka_bootstrap=kafka_bootstrap,
-            producer=kafka_producer,
-            topic=topic,
-            group_id=group_id,
-            handler=RecordingHandler(db.schema),
-            metrics=metrics_a,
-            pipelined=pipelined,
-            max_batch=3,  # several batches (and, pipelined, a transaction left running across fetches)
-        )
-    ):
+    runner_a = build_runner(
+        db=db,
+        kafka_bootstrap=kafka_bootstrap,
+        producer=kafka_producer,
+        topic=topic,
+        group_id=group_id,
+        handler=RecordingHandler(db.schema),
+        metrics=metrics_a,
+        pipelined=pipelined,
+        max_batch=3,  # several batches (and, pipelined, a transaction left running across fetches)
+    )
+    async with RunningConsumer(runner_a):
         await eventually(db.applied_event_ids, until=lambda ids: len(ids) >= len(first), what="first wave applied")
+
+        async def committed_and_held() -> tuple[dict[int, int], dict[str, Any]]:
+            return await committed_offsets(kafka_bootstrap, group_id=group_id, topic=topic), runner_a.progress()
+
         # while it runs, once idle: the last batch's offset too (pipelined: its transaction settled)
         await eventually(
-            lambda: committed_offsets(kafka_bootstrap, group_id=group_id, topic=topic),
-            until=lambda offsets: offsets == next_offsets(sent_first),
-            what="offsets committed while running",
+            committed_and_held,
+            until=lambda seen: seen[0] == next_offsets(sent_first),
+            what="offsets committed while running (last seen: committed, and what the runner holds)",
         )
     assert await committed_offsets(kafka_bootstrap, group_id=group_id, topic=topic) == next_offsets(sent_first)
 
