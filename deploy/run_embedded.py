@@ -173,6 +173,11 @@ class DemoThread(threading.Thread):
 # the stand-in CRM
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when the handoff opens several at once.
+    request_queue_size = 128
+
+
 class CrmReceiver:
     """What a CRM integration does with the handoff's webhook, in miniature: a loopback HTTP server
     that checks each delivery's Standard Webhooks signature (401 when it does not verify, which the
@@ -203,7 +208,7 @@ class CrmReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.server = _Server((HOST, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="crm-receiver", daemon=True)
 
     @property

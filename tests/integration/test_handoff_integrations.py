@@ -49,14 +49,20 @@ Receiver = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
 def crm_handoff(
-    database_url: str, kafka_bootstrap: str, tmp_path: Path, receiver: Receiver, *, poll_seconds: float = 1.0
+    database_url: str,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+    receiver: Receiver,
+    *,
+    poll_seconds: float = 1.0,
+    **settings: Any,
 ) -> AbstractAsyncContextManager[Handoff]:
     """The in-process handoff with its CRM webhook pointed at `receiver` (sync or async)."""
     return running_handoff(
         database_url=database_url,
         kafka_bootstrap=kafka_bootstrap,
         tmp_path=tmp_path,
-        env={**CRM, "crm_webhook_poll_seconds": poll_seconds},
+        env={**CRM, "crm_webhook_poll_seconds": poll_seconds, **settings},
         crm_transport=httpx.MockTransport(receiver),
     )
 
@@ -149,6 +155,30 @@ async def test_a_crm_that_does_not_answer_holds_up_nothing_else(
     assert sorted(posted) == ["lead-hang-1", "lead-hang-2"]
     assert {d["lead_id"] for d in pending} == {"lead-hang-1", "lead-hang-2"}
     assert all(d["attempts"] == 1 and d["last_error"] is None for d in delivered if d["lead_id"] in posted)
+
+
+async def test_no_more_deliveries_than_the_concurrency_setting_are_in_flight_at_once(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    in_flight = most = 0
+    delivered: list[str] = []
+
+    async def crm(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        if not lead_of(request).startswith("lead-many-"):
+            return httpx.Response(204)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.2)  # a CRM that takes its time
+        in_flight -= 1
+        delivered.append(lead_of(request))
+        return httpx.Response(204)
+
+    leads = [f"lead-many-{n}" for n in range(8)]
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm, crm_webhook_concurrency=3) as handoff:
+        await handoff.score(*(scored(lead_id) for lead_id in leads))
+        await eventually(lambda: sorted(delivered), until=lambda d: d == sorted(leads), what="all eight delivered")
+    assert most == 3, f"at most three at once, and three when eight are due: {most}"
 
 
 async def test_a_gone_endpoint_fails_the_delivery_and_the_admin_sends_it_again(

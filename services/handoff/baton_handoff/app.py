@@ -77,7 +77,8 @@ def crm_sender(
         secret=settings.crm_webhook_secret.get_secret_value(),
         clock=clock,
         max_attempts=settings.crm_webhook_max_attempts,
-        lease=timedelta(seconds=settings.crm_webhook_timeout_seconds + 30),
+        timeout=timedelta(seconds=settings.crm_webhook_timeout_seconds),
+        concurrency=settings.crm_webhook_concurrency,
         idle_seconds=settings.crm_webhook_poll_seconds,
     )
 

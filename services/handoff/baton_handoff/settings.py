@@ -43,6 +43,12 @@ class HandoffSettings(ServiceSettings):
         description="Tries before a delivery fails; 10 follows the Standard Webhooks schedule (about three days).",
     )
     crm_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    crm_webhook_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=200,
+        description="Deliveries in flight to the CRM at once, so a backlog (after an outage) does not flood it.",
+    )
     crm_webhook_poll_seconds: float = Field(
         default=1.0,
         gt=0,

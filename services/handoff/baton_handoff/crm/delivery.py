@@ -5,7 +5,7 @@ holds, are POSTed to the configured endpoint, signed per Standard Webhooks (`web
 Driven from committed state, and never holding a transaction while it waits on the network: the
 transition's transaction writes a `crm_deliveries` row; the sender leases due rows in one short
 transaction (`next_attempt_at` pushed past the lease; `FOR UPDATE SKIP LOCKED` on PostgreSQL),
-sends them concurrently, and records each outcome in another. A crash between sending and
+sends them a few at a time (`CRM_WEBHOOK_CONCURRENCY`), and records each outcome in another. A crash between sending and
 recording sends again after the lease with the same `webhook-id`, which receivers de-duplicate on
 (at least once, as the spec intends).
 
@@ -22,6 +22,7 @@ the receiver's `Retry-After`. A delivery that fails stays in the table, listed b
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ RETRY_SCHEDULE: tuple[timedelta, ...] = tuple(
     timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 )
 """Waits after the 1st, 2nd, ... failed try (Standard Webhooks); the last repeats past its end."""
+LEASE_MARGIN = timedelta(seconds=30)
 MAX_WAIT = timedelta(days=1)
 """A receiver's `Retry-After` is honoured up to this."""
 ERROR_BODY_CHARS = 300
@@ -256,15 +258,20 @@ class CrmWebhookSender:
         secret: str,
         clock: Clock,
         max_attempts: int,
-        lease: timedelta,
-        batch_size: int = 500,
+        timeout: timedelta,
+        concurrency: int = 16,
+        batch_size: int = 200,
         idle_seconds: float = 1.0,
         gather_seconds: float = 0.25,
     ) -> None:
         self.sessions, self.client, self.url, self.secret, self.clock = sessions, client, url, secret, clock
-        self.max_attempts, self.lease, self.batch_size = max_attempts, lease, batch_size
+        self.max_attempts, self.batch_size = max_attempts, batch_size
         self.idle_seconds, self.gather_seconds = idle_seconds, gather_seconds
         self.due = asyncio.Event()
+        self.in_flight = asyncio.Semaphore(concurrency)
+        # A pass sends its batch `concurrency` at a time: its lease must outlast the slowest pass, or
+        # another instance would lease (and send) what this one is still working through.
+        self.lease = timeout * math.ceil(batch_size / concurrency) + LEASE_MARGIN
 
     def wake(self) -> None:
         """A delivery has committed: send it now rather than at the next poll."""
@@ -311,14 +318,15 @@ class CrmWebhookSender:
         return sorted((_Leased(i, m, text.encode()) for i, m, text in rows), key=lambda item: item.id)
 
     async def _post(self, item: _Leased) -> tuple[int | None, str | None, float | None]:
-        """(status, error, retry_after) of one try."""
-        headers = standard_webhooks_headers(
-            secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
-        )
-        try:
-            response = await self.client.post(self.url, content=item.body, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:1000], None
+        """(status, error, retry_after) of one try, with at most `concurrency` tries in flight."""
+        async with self.in_flight:
+            headers = standard_webhooks_headers(
+                secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
+            )
+            try:
+                response = await self.client.post(self.url, content=item.body, headers=headers)
+            except httpx.HTTPError as exc:
+                return None, f"{type(exc).__name__}: {exc}"[:1000], None
         if answered_2xx(response.status_code):
             return response.status_code, None, None
         said = response.text.strip()[:ERROR_BODY_CHARS]
