@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +179,33 @@ async def test_no_more_deliveries_than_the_concurrency_setting_are_in_flight_at_
         await handoff.score(*(scored(lead_id) for lead_id in leads))
         await eventually(lambda: sorted(delivered), until=lambda d: d == sorted(leads), what="all eight delivered")
     assert most == 3, f"at most three at once, and three when eight are due: {most}"
+
+
+async def test_a_pass_leases_its_deliveries_for_as_long_as_sending_them_a_few_at_a_time_can_take(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    answer = asyncio.Event()
+    posted: list[str] = []
+
+    async def crm(request: httpx.Request) -> httpx.Response:
+        if lead_of(request).startswith("lead-lease-"):
+            posted.append(lead_of(request))
+            await answer.wait()  # a CRM that takes the whole timeout
+        return httpx.Response(204)
+
+    leads = [f"lead-lease-{n}" for n in range(5)]
+    settings = {"crm_webhook_concurrency": 2, "crm_webhook_timeout_seconds": 4}
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm, **settings) as handoff:
+        await handoff.score(*(scored(lead_id) for lead_id in leads))
+        await eventually(lambda: len(posted), until=lambda n: n == 2, what="the first two in flight")
+        pending = [d for d in await deliveries(handoff, status="pending") if d["lead_id"] in leads]
+        answer.set()
+        await eventually(lambda: len(posted), until=lambda n: n == 5, what="the other three")
+    # Five at two at a time is three rounds of up to 4 s, plus 30 s of margin: until then no other
+    # instance takes them, and none is sent twice.
+    leased_until = {datetime.fromisoformat(d["next_attempt_at"]) for d in pending}
+    assert leased_until == {handoff.clock.now() + timedelta(seconds=3 * 4 + 30)}
+    assert len(pending) == 5 and sorted(posted) == sorted(leads)
 
 
 async def test_a_gone_endpoint_fails_the_delivery_and_the_admin_sends_it_again(

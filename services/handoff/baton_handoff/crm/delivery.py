@@ -268,10 +268,8 @@ class CrmWebhookSender:
         self.max_attempts, self.batch_size = max_attempts, batch_size
         self.idle_seconds, self.gather_seconds = idle_seconds, gather_seconds
         self.due = asyncio.Event()
+        self.timeout, self.concurrency = timeout, concurrency
         self.in_flight = asyncio.Semaphore(concurrency)
-        # A pass sends its batch `concurrency` at a time: its lease must outlast the slowest pass, or
-        # another instance would lease (and send) what this one is still working through.
-        self.lease = timeout * math.ceil(batch_size / concurrency) + LEASE_MARGIN
 
     def wake(self) -> None:
         """A delivery has committed: send it now rather than at the next poll."""
@@ -302,18 +300,22 @@ class CrmWebhookSender:
         return len(leased)
 
     async def _lease(self) -> list[_Leased]:
-        """One statement: push the due rows' next try past the lease, and return them. The body is read
-        as the text stored, so every try sends (and signs) the same bytes without parsing them."""
+        """Push the due rows' next try past the lease and return them, in one short transaction. The
+        lease outlasts the pass, which sends them `concurrency` at a time, each for up to `timeout`:
+        otherwise another instance would lease (and send) what this one is still working through. The
+        body is read as the text stored, so every try sends (and signs) the same bytes unparsed."""
         now = self.clock.now()
-        chosen = due_ids(now, self.batch_size).with_for_update(skip_locked=True)
-        lease = (
-            update(CrmDelivery)
-            .where(CrmDelivery.id.in_(chosen.scalar_subquery()))
-            .values(next_attempt_at=now + self.lease)
-            .returning(CrmDelivery.id, CrmDelivery.message_id, cast(CrmDelivery.payload, Text))
-            .execution_options(synchronize_session=False)
-        )
         async with transaction(self.sessions) as session:
+            ids = list(await session.scalars(due_ids(now, self.batch_size).with_for_update(skip_locked=True)))
+            if not ids:
+                return []
+            lease = (
+                update(CrmDelivery)
+                .where(CrmDelivery.id.in_(ids))
+                .values(next_attempt_at=now + self.timeout * math.ceil(len(ids) / self.concurrency) + LEASE_MARGIN)
+                .returning(CrmDelivery.id, CrmDelivery.message_id, cast(CrmDelivery.payload, Text))
+                .execution_options(synchronize_session=False)
+            )
             rows = (await session.execute(lease)).all()
         return sorted((_Leased(i, m, text.encode()) for i, m, text in rows), key=lambda item: item.id)
 
