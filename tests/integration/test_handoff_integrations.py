@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 from support.waits import eventually
 from test_handoff_harness import T0, Handoff, running_handoff, scored
 
@@ -83,6 +85,15 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
             return httpx.Response(503)
         return httpx.Response(204)
 
+    def speed_to_crm() -> tuple[float, float]:
+        """(deliveries, seconds) the speed-to-CRM histogram has observed for assignments so far."""
+        sample = functools.partial(REGISTRY.get_sample_value, labels={"type": "lead.assigned"})
+        return (
+            sample("baton_handoff_crm_webhook_delivery_seconds_count") or 0.0,
+            sample("baton_handoff_crm_webhook_delivery_seconds_sum") or 0.0,
+        )
+
+    observed_before = speed_to_crm()
     async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-crm", account=None))
         # The worker retries on the Standard Webhooks schedule (5 s, then 5 min, ±10%): move the frozen
@@ -113,6 +124,10 @@ async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(
     assert packet["qualification"]["rule"] == "matrix"
     assert packet["assignee"]["rep_id"]
     assert packet["score_breakdown"] == []
+    # Speed to the CRM (metrics, dashboard): this one took the two waits the frozen clock was moved on.
+    # Other tests' leads reach this app too, and add their own (short) deliveries.
+    count, seconds = (after - before for after, before in zip(speed_to_crm(), observed_before, strict=True))
+    assert count >= 1 and seconds >= 370
 
 
 async def deliveries(handoff: Handoff, **params: str) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import httpx
 import structlog
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from sqlalchemy import ColumnElement, Select, Text, cast, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased, load_only
@@ -68,9 +68,24 @@ RECORDED = (
 """The columns recording an answer reads and writes."""
 
 
+@dataclass(frozen=True)
+class DeliveryMetrics:
+    attempts: Counter
+    seconds: Histogram
+
+
 @cache
-def delivery_metrics() -> Counter:
-    return Counter("baton_handoff_crm_webhooks_total", "Outbound CRM webhook attempts.", ["outcome"])
+def delivery_metrics() -> DeliveryMetrics:
+    return DeliveryMetrics(
+        attempts=Counter("baton_handoff_crm_webhooks_total", "Outbound CRM webhook attempts.", ["outcome"]),
+        seconds=Histogram(
+            "baton_handoff_crm_webhook_delivery_seconds",
+            "Speed to the CRM: from the commit that queued a delivery (the assignment's) to the CRM's 2xx.",
+            ["type"],
+            # a quarter second when all is well; the retry schedule's steps when the CRM was down
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000, 86400, 259200),
+        ),
+    )
 
 
 # --- what an answer means (pure) ---------------------------------------------------------------
@@ -353,9 +368,13 @@ class CrmWebhookSender:
                     update(CrmDelivery)
                     .where(CrmDelivery.id.in_(delivered), *_open())  # not one an admin ended meanwhile
                     .values(delivered_at=now, last_error=None, attempts=CrmDelivery.attempts + 1)
+                    .returning(CrmDelivery.event_type, CrmDelivery.created_at)
                     .execution_options(synchronize_session=False)
                 )
-                delivery_metrics().labels(outcome="delivered").inc(done.rowcount)  # type: ignore[attr-defined]
+                metrics = delivery_metrics()
+                for event_type, created_at in done:
+                    metrics.attempts.labels(outcome="delivered").inc()
+                    metrics.seconds.labels(type=event_type).observe((now - created_at).total_seconds())
             if failed:
                 query = select(CrmDelivery).where(CrmDelivery.id.in_(failed)).options(load_only(*RECORDED))
                 for row in await session.scalars(query.with_for_update()):
@@ -374,7 +393,7 @@ class CrmWebhookSender:
             max_attempts=self.max_attempts,
             jitter=random.uniform(0.9, 1.1),
         )
-        delivery_metrics().labels(outcome=verdict.outcome).inc()
+        delivery_metrics().attempts.labels(outcome=verdict.outcome).inc()
         if verdict.outcome == "failed":
             row.failed_at, row.last_error = now, verdict.error
             log.error("crm webhook gave up", lead_id=row.lead_id, attempts=row.attempts, error=verdict.error)
