@@ -72,7 +72,15 @@ def crm_sender(
         return None
     return CrmWebhookSender(
         sessions=sessions,
-        client=httpx.AsyncClient(timeout=settings.crm_webhook_timeout_seconds, transport=transport),
+        client=httpx.AsyncClient(
+            timeout=settings.crm_webhook_timeout_seconds,
+            # a connection for each delivery in flight, kept open between passes
+            limits=httpx.Limits(
+                max_connections=settings.crm_webhook_concurrency,
+                max_keepalive_connections=settings.crm_webhook_concurrency,
+            ),
+            transport=transport,
+        ),
         url=settings.crm_webhook_url,
         secret=settings.crm_webhook_secret.get_secret_value(),
         clock=clock,
