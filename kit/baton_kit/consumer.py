@@ -12,7 +12,8 @@ Guarantees, and how:
   each with the error in its headers, and the partition moves on.
 - An infrastructure failure (database or broker unreachable) is not poison: nothing is
   committed and the same batch is retried with capped backoff, logged and counted, until it
-  succeeds or the runner is asked to stop.
+  succeeds or the runner is asked to stop. A broker error a fetch raises (aiokafka hands its group
+  coordinator's failures to the next fetch) is counted and polled past, not the runner's end.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ Handler = Callable[[AsyncSession, Any], Awaitable[int | None]]
 
 
 Fetched = list[tuple[TopicPartition, list[ConsumerRecord[Any, Any]]]]  # records per partition, in order
+Polled = dict[TopicPartition, list[ConsumerRecord[Any, Any]]]  # what `getmany` returns
 
 
 @dataclass
@@ -176,9 +178,9 @@ class ConsumerRunner(Generic[T]):
         try:
             while not stop.is_set():
                 if self.config.pipelined:
-                    await self._apply_fetched(consumer, await self._fetch_each_partition(consumer), stop)
+                    await self._apply_fetched(consumer, await self._fetch_each_partition(consumer, stop), stop)
                     continue
-                for tp, records in await self._wait_for_records(consumer):
+                for tp, records in await self._wait_for_records(consumer, stop):
                     async with self._lock:
                         if tp not in consumer.assignment():
                             continue  # revoked while we waited: the new owner gets these records
@@ -196,24 +198,40 @@ class ConsumerRunner(Generic[T]):
                 await consumer.stop()
                 self.ready.clear()
 
-    async def _fetch_each_partition(self, consumer: AIOKafkaConsumer) -> Fetched:
+    async def _fetch_each_partition(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> Fetched:
         """Up to four batches of buffered records of every assigned partition (a plain `getmany` drains
         one partition's buffer before the next); waits for the first record only when none is buffered."""
         ready = []
         for tp in consumer.assignment():
-            records = (await consumer.getmany(tp, timeout_ms=0, max_records=4 * self.config.max_batch)).get(tp)
-            if records:
+            fetched = await self._getmany(consumer, stop, tp, timeout_ms=0, max_records=4 * self.config.max_batch)
+            if records := fetched.get(tp):
                 ready.append((tp, records))
         if not ready:
             waited = time.perf_counter()
-            ready = await self._wait_for_records(consumer)
+            ready = await self._wait_for_records(consumer, stop)
             self.metrics.consumer_idle_seconds.inc(time.perf_counter() - waited)
         return ready
 
-    async def _wait_for_records(self, consumer: AIOKafkaConsumer) -> Fetched:
+    async def _wait_for_records(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> Fetched:
         """Up to a batch of records, of the partitions that have some; waits up to 200 ms for the first."""
-        batches = await consumer.getmany(timeout_ms=200, max_records=self.config.max_batch)
+        batches = await self._getmany(consumer, stop, timeout_ms=200, max_records=self.config.max_batch)
         return [(tp, records) for tp, records in batches.items() if records]
+
+    async def _getmany(
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, *partitions: TopicPartition, **options: int
+    ) -> Polled:
+        """`consumer.getmany`, but a broker error it raises is counted, logged and waited out: aiokafka
+        hands its group coordinator's failures (a join the broker refused, say) to the next fetch, having
+        fetched nothing, and rejoins by itself once that error is taken. Ending the runner there would
+        stop the service over a hiccup the next poll gets past."""
+        try:
+            fetched: Polled = await consumer.getmany(*partitions, **options)
+            return fetched
+        except KafkaError as error:
+            self.metrics.infrastructure_failures.labels(stage="consumer").inc()
+            log.warning("broker error while fetching; polling again", error=repr(error))
+            await sleep_or_stop(stop, min(1.0, self.config.max_backoff_seconds))
+            return {}
 
     async def _apply_fetched(
         self,

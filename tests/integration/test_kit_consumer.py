@@ -16,6 +16,7 @@ from typing import Any, cast
 import pytest
 import sqlalchemy as sa
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import UnknownError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from support.databases import MakeDatabaseUrl, PostgresAdmin, database_name
 from support.kafka import (
@@ -432,6 +433,49 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
     # the new runner was not even offered the first wave: offsets, not the inbox, kept it away
     assert set(handler_b.attempts) == {e.id for e in second}
     assert counter_value(metrics_b.records_duplicate, topic=topic) == 0
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["one-batch-at-a-time", "pipelined"])
+async def test_a_broker_error_handed_to_a_fetch_is_counted_and_polled_past_and_nothing_is_lost_or_reapplied(
+    db: KitDatabase,
+    kafka_bootstrap: str,
+    kafka_producer: AIOKafkaProducer,
+    make_topic: MakeTopic,
+    metrics: KitMetrics,
+    pipelined: bool,
+) -> None:
+    topic = await make_topic("hiccup")
+    keys = [f"lead-{n}" for n in range(5)]
+    first, second = engagements(keys, per_key=3), [engagement(key, 10) for key in keys]
+    runner = build_runner(
+        db=db,
+        kafka_bootstrap=kafka_bootstrap,
+        producer=kafka_producer,
+        topic=topic,
+        group_id=unique_name("g"),
+        handler=RecordingHandler(db.schema),
+        metrics=metrics,
+        pipelined=pipelined,
+        max_batch=4,
+    )
+    await produce_events(kafka_producer, topic, first)
+    async with RunningConsumer(runner) as running:
+        await eventually(db.applied_event_ids, until=lambda ids: len(ids) >= len(first), what="first wave applied")
+        # What aiokafka does when its group coordinator fails (a join or heartbeat the broker answered
+        # with an error): the error waits for the next fetch, which raises it and fetches nothing.
+        coordinator = running.runner._consumer._coordinator  # type: ignore[union-attr]
+        taken = asyncio.ensure_future(coordinator._push_error_to_user(UnknownError()))
+        await eventually(lambda: taken.done(), until=bool, what="the error taken by a fetch")
+        await produce_events(kafka_producer, topic, second)
+        await eventually(
+            db.applied_event_ids, until=lambda ids: len(ids) >= len(first) + len(second), what="second wave applied"
+        )
+        assert running.task is not None and not running.task.done(), "the runner went on"
+    applied = await db.applied_event_ids()
+    assert once_each(applied) == {}
+    assert set(applied) == {e.id for e in [*first, *second]}
+    # counted (aiokafka may raise it twice: to the fetch waiting, and to the next one)
+    assert counter_value(metrics.infrastructure_failures, stage="consumer") >= 1
 
 
 class PacedHandler:
