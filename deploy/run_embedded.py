@@ -185,8 +185,6 @@ class CrmReceiver:
 
     def __init__(self) -> None:
         self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        self.received = 0
-        self.refused = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -200,8 +198,6 @@ class CrmReceiver:
                 )
                 offered = self.headers.get("webhook-signature", "").split()
                 valid = any(hmac.compare_digest(expected, entry) for entry in offered)
-                receiver.received += valid
-                receiver.refused += not valid
                 self.send_response(204 if valid else 401)
                 self.end_headers()
 

@@ -136,18 +136,25 @@ async def deliveries(handoff: Handoff, **params: str) -> list[dict[str, Any]]:
     return response.json()["items"]  # type: ignore[no-any-return]
 
 
+class HeldCrm:
+    """A CRM that holds its answer to this test's leads (ids starting with `prefix`, noted in `posted`)
+    until `answer` is set; other tests' leads are answered at once."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self.posted, self.answer = prefix, list[str](), asyncio.Event()
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if lead_of(request).startswith(self.prefix):
+            self.posted.append(lead_of(request))
+            await self.answer.wait()
+        return httpx.Response(204)
+
+
 async def test_a_crm_that_does_not_answer_holds_up_nothing_else(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    answer = asyncio.Event()
-    posted: list[str] = []
-
-    async def crm(request: httpx.Request) -> httpx.Response:
-        if not lead_of(request).startswith("lead-hang-"):
-            return httpx.Response(204)
-        posted.append(lead_of(request))
-        await answer.wait()  # the receiver hangs (until the end of the test)
-        return httpx.Response(204)
+    crm = HeldCrm("lead-hang-")  # the receiver hangs (until the end of the test)
+    posted, answer = crm.posted, crm.answer
 
     async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
         await handoff.score(scored("lead-hang-1"))
@@ -199,14 +206,8 @@ async def test_no_more_deliveries_than_the_concurrency_setting_are_in_flight_at_
 async def test_a_pass_leases_its_deliveries_for_as_long_as_sending_them_a_few_at_a_time_can_take(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    answer = asyncio.Event()
-    posted: list[str] = []
-
-    async def crm(request: httpx.Request) -> httpx.Response:
-        if lead_of(request).startswith("lead-lease-"):
-            posted.append(lead_of(request))
-            await answer.wait()  # a CRM that takes the whole timeout
-        return httpx.Response(204)
+    crm = HeldCrm("lead-lease-")  # a CRM that takes the whole timeout
+    posted, answer = crm.posted, crm.answer
 
     leads = [f"lead-lease-{n}" for n in range(5)]
     settings = {"crm_webhook_concurrency": 2, "crm_webhook_timeout_seconds": 4}

@@ -5,9 +5,9 @@ holds, are POSTed to the configured endpoint, signed per Standard Webhooks (`web
 Driven from committed state, and never holding a transaction while it waits on the network: the
 transition's transaction writes a `crm_deliveries` row; the sender leases due rows in one short
 transaction (`next_attempt_at` pushed past the lease; `FOR UPDATE SKIP LOCKED` on PostgreSQL),
-sends them a few at a time (`CRM_WEBHOOK_CONCURRENCY`), and records each outcome in another. A crash between sending and
-recording sends again after the lease with the same `webhook-id`, which receivers de-duplicate on
-(at least once, as the spec intends).
+sends them a few at a time (`CRM_WEBHOOK_CONCURRENCY`), and records each outcome in another. A
+crash between sending and recording sends again after the lease with the same `webhook-id`, which
+receivers de-duplicate on (at least once, as the spec intends).
 
 A lead's deliveries go out in order: one waits while an earlier delivery of the same lead is still
 pending, so the retry of an assignment never lands after the reassignment that followed it.
@@ -371,9 +371,9 @@ class CrmWebhookSender:
                     .returning(CrmDelivery.event_type, CrmDelivery.created_at)
                     .execution_options(synchronize_session=False)
                 )
-                metrics = delivery_metrics()
-                for event_type, created_at in done:
-                    metrics.attempts.labels(outcome="delivered").inc()
+                metrics, recorded = delivery_metrics(), done.all()
+                metrics.attempts.labels(outcome="delivered").inc(len(recorded))
+                for event_type, created_at in recorded:
                     metrics.seconds.labels(type=event_type).observe((now - created_at).total_seconds())
             if failed:
                 query = select(CrmDelivery).where(CrmDelivery.id.in_(failed)).options(load_only(*RECORDED))
