@@ -127,7 +127,6 @@ async def running_handoff(
     tmp_path: Path,
     definitions: dict[str, dict[str, Any]] | None = None,
     env: dict[str, Any] | None = None,
-    crm_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Handoff]:
     settings = HandoffSettings(
         database_url=database_url,
@@ -142,7 +141,7 @@ async def running_handoff(
         **(env or {}),
     )
     clock = FrozenClock(T0)
-    app = create_app(settings, clock=clock, crm_transport=crm_transport)
+    app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(

@@ -12,14 +12,15 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 from prometheus_client import REGISTRY
+from support.receiver import Receiver, loopback_receiver
 from support.waits import eventually
 from test_handoff_harness import T0, Handoff, running_handoff, scored
 
@@ -46,11 +47,8 @@ def lead_of(request: httpx.Request) -> str:
     return str(json.loads(request.content)["lead"]["lead_id"])
 
 
-CRM = {"crm_webhook_url": "https://crm.example/hooks/baton", "crm_webhook_secret": SECRET}
-Receiver = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
-
-
-def crm_handoff(
+@asynccontextmanager
+async def crm_handoff(
     database_url: str,
     kafka_bootstrap: str,
     tmp_path: Path,
@@ -58,15 +56,20 @@ def crm_handoff(
     *,
     poll_seconds: float = 1.0,
     **settings: Any,
-) -> AbstractAsyncContextManager[Handoff]:
-    """The in-process handoff with its CRM webhook pointed at `receiver` (sync or async)."""
-    return running_handoff(
-        database_url=database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        tmp_path=tmp_path,
-        env={**CRM, "crm_webhook_poll_seconds": poll_seconds, **settings},
-        crm_transport=httpx.MockTransport(receiver),
-    )
+) -> AsyncIterator[Handoff]:
+    """The in-process handoff with its CRM webhook pointed at `receiver` (sync or async), served on a
+    loopback port: the posts go through the handoff's own HTTP client and a real socket."""
+    async with (
+        loopback_receiver(receiver) as url,
+        running_handoff(
+            database_url=database_url,
+            kafka_bootstrap=kafka_bootstrap,
+            tmp_path=tmp_path,
+            env={"crm_webhook_url": url, "crm_webhook_secret": SECRET, "crm_webhook_poll_seconds": poll_seconds}
+            | settings,
+        ) as handoff,
+    ):
+        yield handoff
 
 
 async def test_assignment_is_posted_signed_and_retried_until_the_crm_answers(

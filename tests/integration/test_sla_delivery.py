@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
@@ -27,6 +26,7 @@ from baton_kit.clock import SystemClock
 from baton_kit.db import create_engine, session_factory, transaction
 from baton_kit.logging import quiet_third_party_loggers
 from baton_kit.migrations import upgrade_to_head
+from baton_kit.webhook_client import WebhookClient
 from baton_kit.webhooks import standard_webhooks_signature
 from baton_sla_monitor.app import MIGRATIONS
 from baton_sla_monitor.delivery import ChannelConfig, DeliveryWorker
@@ -179,7 +179,8 @@ async def queue_breached_clock(sessions: async_sessionmaker[AsyncSession], lead:
 
 
 async def run_until_settled(worker: DeliveryWorker, sessions: async_sessionmaker[AsyncSession]) -> None:
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    client = WebhookClient(timeout_seconds=2.0)
+    try:
         for _ in range(400):
             await worker.pass_once(client)
             async with sessions() as session:
@@ -189,6 +190,8 @@ async def run_until_settled(worker: DeliveryWorker, sessions: async_sessionmaker
             if not pending:
                 return
             await asyncio.sleep(0.01)  # the deliveries' real backoff (tens of ms), not SLA clock logic
+    finally:
+        await client.aclose()
     raise AssertionError("deliveries still pending")
 
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -38,6 +37,7 @@ from baton_kit.clock import Clock, SystemClock
 from baton_kit.db import transaction
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
+from baton_kit.webhook_client import WebhookClient
 
 log = structlog.get_logger(__name__)
 
@@ -61,25 +61,16 @@ Errors are `application/problem+json` (RFC 9457).
 
 
 def crm_sender(
-    settings: HandoffSettings,
-    *,
-    sessions: async_sessionmaker[AsyncSession],
-    clock: Clock,
-    transport: httpx.AsyncBaseTransport | None,
+    settings: HandoffSettings, *, sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> CrmWebhookSender | None:
     """The CRM webhook's sender, when one is configured."""
     if not settings.crm_webhook_url or settings.crm_webhook_secret is None:
         return None
     return CrmWebhookSender(
         sessions=sessions,
-        client=httpx.AsyncClient(
-            timeout=settings.crm_webhook_timeout_seconds,
-            # a connection for each delivery in flight, kept open between passes
-            limits=httpx.Limits(
-                max_connections=settings.crm_webhook_concurrency,
-                max_keepalive_connections=settings.crm_webhook_concurrency,
-            ),
-            transport=transport,
+        # a connection for each delivery in flight, kept open between passes
+        client=WebhookClient(
+            timeout_seconds=settings.crm_webhook_timeout_seconds, connections=settings.crm_webhook_concurrency
         ),
         url=settings.crm_webhook_url,
         secret=settings.crm_webhook_secret.get_secret_value(),
@@ -91,10 +82,7 @@ def crm_sender(
     )
 
 
-def create_app(
-    settings: HandoffSettings, *, clock: Clock | None = None, crm_transport: httpx.AsyncBaseTransport | None = None
-) -> FastAPI:
-    """`crm_transport` replaces the network for the outbound CRM webhook (tests: `httpx.MockTransport`)."""
+def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     definitions = load_definitions(settings.definitions_path or EXAMPLE_PATH)
 
@@ -104,7 +92,7 @@ def create_app(
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
-            sender = crm_sender(settings, sessions=runtime.sessions, clock=clock, transport=crm_transport)
+            sender = crm_sender(settings, sessions=runtime.sessions, clock=clock)
             crm_webhook = app.state.crm_webhook = sender.wake if sender is not None else None
             for warning in definitions.definitions.warnings():
                 log.warning("definitions", warning=warning, version=definitions.version)

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import structlog
 from prometheus_client import Counter, Histogram
 from pydantic import SecretStr
@@ -32,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from baton_kit.aio import wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import transaction
+from baton_kit.webhook_client import Answer, Unreachable, WebhookClient
 from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 from baton_sla_monitor.models import AlertDelivery, DeliveryState
 
@@ -210,21 +210,20 @@ class DeliveryWorker:
         config: ChannelConfig,
         batch_size: int = 50,
         max_sleep_seconds: float = 2.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.config = config
         self.batch_size = batch_size
         self.max_sleep_seconds = max_sleep_seconds
-        self.transport = transport
         self.wake = asyncio.Event()
 
     def notify(self) -> Callable[[], None]:
         return self.wake.set
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with httpx.AsyncClient(timeout=self.config.timeout_seconds, transport=self.transport) as client:
+        client = WebhookClient(timeout_seconds=self.config.timeout_seconds)
+        try:
             backoff_seconds = 0.1
             while not stop.is_set():
                 self.wake.clear()
@@ -235,8 +234,10 @@ class DeliveryWorker:
                     log.warning("alert delivery pass failed; retrying", exc_info=True)
                     delay, backoff_seconds = backoff_seconds, min(backoff_seconds * 2, 10.0)
                 await wait_any(stop, self.wake, timeout=delay)
+        finally:
+            await client.aclose()
 
-    async def pass_once(self, client: httpx.AsyncClient) -> float:
+    async def pass_once(self, client: WebhookClient) -> float:
         """Lease a batch, send it, record outcomes; returns seconds until the next pending try."""
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.config.lease_seconds)
@@ -283,7 +284,7 @@ class DeliveryWorker:
         return min(max((upcoming - self.clock.now()).total_seconds(), 0.0), self.max_sleep_seconds)
 
     async def _send(
-        self, client: httpx.AsyncClient, delivery_id: str, channel: str, alert: dict[str, Any], attempts: int
+        self, client: WebhookClient, delivery_id: str, channel: str, alert: dict[str, Any], attempts: int
     ) -> tuple[DeliveryState, str | None, float | None]:
         if not self.config.configured(channel):
             DELIVERIES.labels(channel=channel, outcome="skipped").inc()
@@ -324,21 +325,19 @@ class DeliveryWorker:
         log.info("alert delivered", channel=channel, delivery_id=delivery_id, action=alert["action"])
         return DeliveryState.SENT, None, None
 
-    async def _post(self, client: httpx.AsyncClient, request: Request) -> None:
+    async def _post(self, client: WebhookClient, request: Request) -> None:
         try:
-            response = await client.post(request.url, content=request.body, headers=request.headers)
-        except httpx.TimeoutException as exc:
-            raise Retryable(f"timeout ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise Retryable(f"transport error ({type(exc).__name__})") from None
-        status = response.status_code
+            answer = await client.post(request.url, body=request.body, headers=request.headers)
+        except Unreachable as exc:
+            raise Retryable(f"{'timeout' if exc.timed_out else 'transport error'} ({exc.error})") from None
+        status = answer.status
         if 200 <= status < 300:
             return
         if status == 429 or status == 408 or status >= 500:
-            raise Retryable(f"HTTP {status}", retry_after=_retry_after(response))
+            raise Retryable(f"HTTP {status}", retry_after=_retry_after(answer))
         raise Permanent(f"HTTP {status}")
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    seconds = retry_after_seconds(response.headers.get("retry-after"), now=datetime.now(UTC))
+def _retry_after(answer: Answer) -> float | None:
+    seconds = retry_after_seconds(answer.retry_after, now=datetime.now(UTC))
     return None if seconds is None else min(seconds, 300.0)

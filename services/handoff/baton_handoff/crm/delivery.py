@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, Literal
 
-import httpx
 import structlog
 from prometheus_client import Counter, Histogram
 from sqlalchemy import ColumnElement, Select, Text, cast, exists, func, select, update
@@ -43,6 +42,7 @@ from baton_handoff.models import CrmDelivery
 from baton_kit.aio import sleep_or_stop, wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import after_commit, transaction
+from baton_kit.webhook_client import Unreachable, WebhookClient
 from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 
 log = structlog.get_logger(__name__)
@@ -268,7 +268,7 @@ class CrmWebhookSender:
         self,
         *,
         sessions: async_sessionmaker[AsyncSession],
-        client: httpx.AsyncClient,
+        client: WebhookClient,
         url: str,
         secret: str,
         clock: Clock,
@@ -341,18 +341,14 @@ class CrmWebhookSender:
                 secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
             )
             try:
-                response = await self.client.post(self.url, content=item.body, headers=headers)
-            except httpx.HTTPError as exc:
-                return None, f"{type(exc).__name__}: {exc}"[:1000], None
-        if answered_2xx(response.status_code):
-            return response.status_code, None, None
-        said = response.text.strip()[:ERROR_BODY_CHARS]
-        error = f"HTTP {response.status_code}" + (f": {said}" if said else "")
-        return (
-            response.status_code,
-            error,
-            retry_after_seconds(response.headers.get("retry-after"), now=self.clock.now()),
-        )
+                answer = await self.client.post(self.url, body=item.body, headers=headers)
+            except Unreachable as exc:
+                return None, str(exc)[:1000], None
+        if answered_2xx(answer.status):
+            return answer.status, None, None
+        said = answer.body.strip()[:ERROR_BODY_CHARS]
+        error = f"HTTP {answer.status}" + (f": {said}" if said else "")
+        return answer.status, error, retry_after_seconds(answer.retry_after, now=self.clock.now())
 
     async def _record(
         self, leased: Sequence[_Leased], answers: Sequence[tuple[int | None, str | None, float | None]]

@@ -1,0 +1,92 @@
+"""The outbound webhook client the CRM webhook and the on-call channels share, against real loopback
+servers: what a sender reads of an answer, what it is told when there is none (never the URL, which
+may carry a secret), and that a burst of posts reuses a few kept-alive connections."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+import pytest
+from aiohttp import web
+
+from baton_kit.webhook_client import BODY_LIMIT, Unreachable, WebhookClient
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_post("/hooks/T0-secret-path", handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/T0-secret-path"
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_answer_gives_its_status_retry_after_and_the_start_of_its_body() -> None:
+    seen: list[tuple[bytes, str]] = []
+
+    async def busy(request: web.Request) -> web.Response:
+        seen.append((await request.read(), request.headers["webhook-id"]))
+        return web.Response(status=429, headers={"Retry-After": "7"}, text="slow down " + "x" * (2 * BODY_LIMIT))
+
+    client = WebhookClient(timeout_seconds=5)
+    try:
+        async with serving(busy) as url:
+            answer = await client.post(url, body=b'{"a": 1}', headers={"webhook-id": "msg_1"})
+    finally:
+        await client.aclose()
+    assert seen == [(b'{"a": 1}', "msg_1")]
+    assert (answer.status, answer.retry_after) == (429, "7")
+    assert answer.body.startswith("slow down") and len(answer.body) == BODY_LIMIT
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens once the probe is closed
+
+
+async def test_no_answer_is_unreachable_and_the_message_never_holds_the_url() -> None:
+    async def silent(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(status=204)
+
+    client = WebhookClient(timeout_seconds=0.3)
+    try:
+        refused_url = f"http://127.0.0.1:{_closed_port()}/hooks/T0-secret-path"
+        with pytest.raises(Unreachable) as refused:
+            await client.post(refused_url, body=b"{}", headers={})
+        async with serving(silent) as url:
+            with pytest.raises(Unreachable) as timed_out:
+                await client.post(url, body=b"{}", headers={})
+    finally:
+        await client.aclose()
+    assert not refused.value.timed_out and refused.value.error == "ClientConnectorError"
+    assert timed_out.value.timed_out
+    assert all("T0-secret-path" not in str(e.value) for e in (refused, timed_out))
+
+
+async def test_a_burst_of_posts_reuses_at_most_its_connections() -> None:
+    peers: set[object] = set()
+
+    async def ok(request: web.Request) -> web.Response:
+        peers.add(request.transport.get_extra_info("peername") if request.transport else None)
+        await asyncio.sleep(0.01)
+        return web.Response(status=204)
+
+    client = WebhookClient(timeout_seconds=5, connections=4)
+    try:
+        async with serving(ok) as url:
+            answers = await asyncio.gather(*(client.post(url, body=b"{}", headers={}) for _ in range(100)))
+    finally:
+        await client.aclose()
+    assert {a.status for a in answers} == {204}
+    assert 1 <= len(peers) <= 4  # kept alive and shared, not a connection per post
