@@ -272,8 +272,11 @@ class ConsumerRunner(Generic[T]):
             # failed commit changes nothing. Keep the offsets to try again.
             log.warning("offset commit failed; will retry", exc_info=True)
             return
-        for tp in offsets:
-            self._uncommitted.pop(tp, None)
+        for tp, offset in offsets.items():
+            # A pipelined batch that committed its transaction meanwhile has moved the offset on:
+            # that one is still to commit.
+            if self._uncommitted.get(tp) == offset:
+                del self._uncommitted[tp]
 
     async def _apply(self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], stop: asyncio.Event) -> None:
         await self._finish(await self._prepare_batch(records, stop), tp, stop)
