@@ -8,17 +8,20 @@ busy timeout instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiosqlite
 import orjson
 import structlog
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.dialects.sqlite import aiosqlite as aiosqlite_dialect
 from sqlalchemy.engine import URL, CursorResult, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -51,8 +54,13 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if (path := sqlite_file(parsed)) is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        args, options = aiosqlite_dialect.dialect().create_connect_args(parsed)
+        connector = functools.partial(sqlite3.connect, *args, **{**options, "timeout": 30, "check_same_thread": False})
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, json_serializer=_json_dumps, json_deserializer=orjson.loads
+            url,
+            async_creator=lambda: _SqliteConnection(connector),
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
         )
         _configure_sqlite(engine)
         return engine
@@ -68,6 +76,54 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     raise ValueError(
         f"unsupported database URL scheme {parsed.drivername!r}: use sqlite+aiosqlite or postgresql+asyncpg"
     )
+
+
+class _SqliteConnection(aiosqlite.Connection):
+    """aiosqlite's connection, with what cannot wait run in the event loop's own thread.
+
+    aiosqlite runs every call (make a cursor, execute, fetch, close it, commit) on a thread of its
+    own, and each call costs two thread switches and a wake-up of the loop: for a small transaction
+    of two statements, 2.8 ms of CPU against 0.8 ms with the calls made inline (the handoff's
+    transactions are of that kind, a few per lead). Nothing inside a write transaction waits: it
+    holds SQLite's write lock from its `BEGIN IMMEDIATE`, and in WAL mode neither its statements nor
+    its COMMIT wait for anyone. So once this connection holds the write lock (`_on_begin` says so),
+    its calls run inline until the transaction ends. The `BEGIN IMMEDIATE` itself, which may wait for
+    another process's writer, read transactions (which may scan a lot) and autocommit statements
+    stay on the thread, where waiting blocks nothing else.
+    """
+
+    holds_write_lock = False
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._thread.daemon = True  # as SQLAlchemy makes aiosqlite's: an unclosed connection never holds up exit
+
+    async def _execute(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        connection = self._connection
+        if connection is None or not (self.holds_write_lock or _never_waits(fn, connection)):
+            return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call,no-any-return]
+        if not self._running:
+            raise ValueError("Connection closed")
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if not _in_transaction(connection):
+                self.holds_write_lock = False  # committed, rolled back or closed
+
+
+def _in_transaction(connection: sqlite3.Connection) -> bool:
+    try:
+        return connection.in_transaction
+    except sqlite3.ProgrammingError:  # closed
+        return False
+
+
+def _never_waits(fn: Callable[..., Any], connection: sqlite3.Connection) -> bool:
+    """Making or closing a cursor, and a rollback outside any transaction (a pooled connection's reset)."""
+    owner, name = getattr(fn, "__self__", None), getattr(fn, "__name__", "")
+    if isinstance(owner, sqlite3.Cursor):
+        return name == "close"
+    return owner is connection and (name == "cursor" or (name == "rollback" and not connection.in_transaction))
 
 
 def _json_dumps(value: Any) -> str:
@@ -100,6 +156,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(connection: Any) -> None:
         read_only = connection.get_execution_options().get("baton_read_only", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if not read_only:
+            raw = connection.connection.dbapi_connection._connection
+            if isinstance(raw, _SqliteConnection):
+                raw.holds_write_lock = True
 
 
 def sqlite_file(url: str | URL) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -96,3 +97,36 @@ async def test_sqlite_checkpointer_moves_commits_into_the_database_file_and_keep
 
     assert rows == 11 * 250
     assert wal_size < 3_000_000
+
+
+async def test_a_writer_waiting_for_another_process_lock_leaves_the_event_loop_free(
+    make_database_url: MakeDatabaseUrl,
+) -> None:
+    """SQLite: a write transaction's statements run in the event loop's thread once it holds the write
+    lock, but the wait for that lock (another process writing: here a plain connection, as an admin
+    command would be) happens off the loop, so the service goes on answering meanwhile."""
+    url = make_database_url("sqlite")
+    async with kit_database(url) as db:
+        other = sqlite3.connect(sqlite_file(url) or "", timeout=5, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # the other process holds the write lock
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.5, other.commit)  # ... for half a second
+        try:
+            started = asyncio.get_running_loop().time()
+            async with transaction(db.sessions) as session:
+                await session.execute(sa.insert(db.schema.counters).values(key="lead-1", count=1))
+            waited = asyncio.get_running_loop().time() - started
+        finally:
+            ticker.cancel()
+            other.close()
+        assert await db.counters() == {"lead-1": 1}
+    assert waited >= 0.45  # it did wait for the lock ...
+    assert ticks >= 20  # ... while the loop ran other work (every 10 ms, give or take)
