@@ -5,7 +5,8 @@ Why aiohttp rather than httpx: the handoff posts one CRM webhook per assignment,
 (httpcore 1.0.9) a POST cost ~1 ms of CPU one at a time and ~2.5 ms sixteen at a time (its pool
 rescans every connection, and asks the socket whether it is readable, for every request); with
 aiohttp ~0.3 and ~0.2 ms (`bench/README.md`, speed to lead). The answer is read (up to
-`BODY_LIMIT`) so that the connection goes back to the pool.
+`BODY_LIMIT`) so that the connection goes back to the pool. HTTPS is verified against the system's
+CA store (OpenSSL's `SSL_CERT_FILE` / `SSL_CERT_DIR` point it elsewhere).
 """
 
 from __future__ import annotations
