@@ -90,6 +90,9 @@ class _SqliteConnection(aiosqlite.Connection):
     its calls run inline until the transaction ends. The `BEGIN IMMEDIATE` itself, which may wait for
     another process's writer, read transactions (which may scan a lot) and autocommit statements
     stay on the thread, where waiting blocks nothing else.
+
+    It extends aiosqlite 0.22's private `_execute` and `_thread` (kit/pyproject.toml pins the minor
+    version; the kit's database tests exercise both paths).
     """
 
     holds_write_lock = False
