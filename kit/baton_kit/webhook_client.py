@@ -53,7 +53,9 @@ class WebhookClient:
     async def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> Answer:
         """POST `body`; raises `Unreachable` when no HTTP answer came back."""
         try:
-            async with self._open().post(url, data=body, headers=dict(headers)) as response:
+            # A redirect is an answer (not 2xx), not followed: aiohttp would re-send a POST as a GET.
+            request = self._open().post(url, data=body, headers=dict(headers), allow_redirects=False)
+            async with request as response:
                 content = await response.content.read(BODY_LIMIT)
                 return Answer(
                     status=response.status,

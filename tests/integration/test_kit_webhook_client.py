@@ -48,6 +48,22 @@ async def test_an_answer_gives_its_status_retry_after_and_the_start_of_its_body(
     assert answer.body.startswith("slow down") and len(answer.body) == BODY_LIMIT
 
 
+async def test_a_redirect_is_an_answer_and_not_followed() -> None:
+    asked: list[str] = []
+
+    async def moved(request: web.Request) -> web.Response:
+        asked.append(request.method)
+        raise web.HTTPFound(location=str(request.url))  # to itself: followed, it would be asked again
+
+    client = WebhookClient(timeout_seconds=5)
+    try:
+        async with serving(moved) as url:
+            answer = await client.post(url, body=b"{}", headers={})
+    finally:
+        await client.aclose()
+    assert (answer.status, asked) == (302, ["POST"])
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
