@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_kit.aio import wait_any
 from baton_kit.clock import Clock
-from baton_kit.db import transaction
+from baton_kit.db import read_transaction, transaction
 from baton_kit.webhook_client import Answer, Unreachable, WebhookClient
 from baton_kit.webhooks import retry_after_seconds, standard_webhooks_headers
 from baton_sla_monitor.models import AlertDelivery, DeliveryState
@@ -275,7 +275,7 @@ class DeliveryWorker:
                         row.sent_at = done_at if state == DeliveryState.SENT else None
             if len(leased) == self.batch_size:
                 return 0.0
-        async with self.sessions() as session:
+        async with read_transaction(self.sessions) as session:  # on SQLite, without taking the write lock
             upcoming: datetime | None = await session.scalar(
                 select(func.min(AlertDelivery.next_attempt_at)).where(AlertDelivery.state == DeliveryState.PENDING)
             )
