@@ -29,8 +29,9 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
     quiet_third_party_loggers(level)
 
 
-# aiokafka and kafka: a line per connection and rebalance. httpx and httpcore: a line per request
-# with its whole URL, and a Slack incoming-webhook URL (or a CRM's) carries its secret in the path.
+# aiokafka and kafka: a line per connection and rebalance. httpx and httpcore (the kit's readiness
+# probes; any code that posts with httpx): a line per request with its whole URL, and a Slack or CRM
+# webhook URL carries its secret in the path. aiohttp's client (`webhook_client`) logs no requests.
 QUIETED_LOGGERS = ("aiokafka", "kafka", "httpx", "httpcore")
 
 

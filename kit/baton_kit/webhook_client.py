@@ -54,7 +54,7 @@ class WebhookClient:
         """POST `body`; raises `Unreachable` when no HTTP answer came back."""
         try:
             # A redirect is an answer (not 2xx), not followed: aiohttp would re-send a POST as a GET.
-            request = self._open().post(url, data=body, headers=dict(headers), allow_redirects=False)
+            request = self._open().post(url, data=body, headers=headers, allow_redirects=False)
             async with request as response:
                 content = await response.content.read(BODY_LIMIT)
                 return Answer(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -379,18 +380,19 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
     first, second = engagements(keys, per_key=4), [engagement(key, 10 + n) for n in range(2) for key in keys]
     metrics_a, metrics_b = new_kit_metrics(), new_kit_metrics()
 
-    sent_first = await produce_events(kafka_producer, topic, first)
-    runner_a = build_runner(
+    runner_in_group = functools.partial(
+        build_runner,
         db=db,
         kafka_bootstrap=kafka_bootstrap,
         producer=kafka_producer,
         topic=topic,
         group_id=group_id,
-        handler=RecordingHandler(db.schema),
-        metrics=metrics_a,
         pipelined=pipelined,
         max_batch=3,  # several batches (and, pipelined, a transaction left running across fetches)
     )
+
+    sent_first = await produce_events(kafka_producer, topic, first)
+    runner_a = runner_in_group(handler=RecordingHandler(db.schema), metrics=metrics_a)
     async with RunningConsumer(runner_a):
         await eventually(db.applied_event_ids, until=lambda ids: len(ids) >= len(first), what="first wave applied")
 
@@ -407,19 +409,7 @@ async def test_runner_stopped_gracefully_commits_its_offsets_so_the_next_runner_
 
     await produce_events(kafka_producer, topic, second)
     handler_b = RecordingHandler(db.schema)
-    async with RunningConsumer(
-        build_runner(
-            db=db,
-            kafka_bootstrap=kafka_bootstrap,
-            producer=kafka_producer,
-            topic=topic,
-            group_id=group_id,
-            handler=handler_b,
-            metrics=metrics_b,
-            pipelined=pipelined,
-            max_batch=3,
-        )
-    ):
+    async with RunningConsumer(runner_in_group(handler=handler_b, metrics=metrics_b)):
         await eventually(
             db.applied_event_ids,
             until=lambda ids: len(ids) >= len(first) + len(second),

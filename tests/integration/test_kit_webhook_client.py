@@ -6,28 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 
 import pytest
 from aiohttp import web
+from support.receiver import serving
 
 from baton_kit.webhook_client import BODY_LIMIT, Unreachable, WebhookClient
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[str]:
-    app = web.Application()
-    app.router.add_post("/hooks/T0-secret-path", handler)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hooks/T0-secret-path"
-    finally:
-        await runner.cleanup()
+SECRET_PATH = "/hooks/T0-secret-path"  # a webhook URL's path may carry its secret
 
 
 async def test_an_answer_gives_its_status_retry_after_and_the_start_of_its_body() -> None:
@@ -39,7 +25,7 @@ async def test_an_answer_gives_its_status_retry_after_and_the_start_of_its_body(
 
     client = WebhookClient(timeout_seconds=5)
     try:
-        async with serving(busy) as url:
+        async with serving(busy, path=SECRET_PATH) as url:
             answer = await client.post(url, body=b'{"a": 1}', headers={"webhook-id": "msg_1"})
     finally:
         await client.aclose()
@@ -57,7 +43,7 @@ async def test_a_redirect_is_an_answer_and_not_followed() -> None:
 
     client = WebhookClient(timeout_seconds=5)
     try:
-        async with serving(moved) as url:
+        async with serving(moved, path=SECRET_PATH) as url:
             answer = await client.post(url, body=b"{}", headers={})
     finally:
         await client.aclose()
@@ -77,10 +63,10 @@ async def test_no_answer_is_unreachable_and_the_message_never_holds_the_url() ->
 
     client = WebhookClient(timeout_seconds=0.3)
     try:
-        refused_url = f"http://127.0.0.1:{_closed_port()}/hooks/T0-secret-path"
+        refused_url = f"http://127.0.0.1:{_closed_port()}{SECRET_PATH}"
         with pytest.raises(Unreachable) as refused:
             await client.post(refused_url, body=b"{}", headers={})
-        async with serving(silent) as url:
+        async with serving(silent, path=SECRET_PATH) as url:
             with pytest.raises(Unreachable) as timed_out:
                 await client.post(url, body=b"{}", headers={})
     finally:
@@ -100,7 +86,7 @@ async def test_a_burst_of_posts_reuses_at_most_its_connections() -> None:
 
     client = WebhookClient(timeout_seconds=5, connections=4)
     try:
-        async with serving(ok) as url:
+        async with serving(ok, path=SECRET_PATH) as url:
             answers = await asyncio.gather(*(client.post(url, body=b"{}", headers={}) for _ in range(100)))
     finally:
         await client.aclose()

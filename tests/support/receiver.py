@@ -18,9 +18,26 @@ FRAMING = frozenset({"content-length", "transfer-encoding"})  # the server frame
 Receiver = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@asynccontextmanager
+async def serving(handler: Handler, *, path: str = "/hooks/baton") -> AsyncIterator[str]:
+    """Serve `handler` (aiohttp's) at `path` on a free 127.0.0.1 port and yield its URL; stopped on exit."""
+    app = web.Application()
+    app.router.add_route("*", path, handler)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}{path}"
+    finally:
+        await runner.cleanup()
+
+
 @asynccontextmanager
 async def loopback_receiver(receiver: Receiver, *, path: str = "/hooks/baton") -> AsyncIterator[str]:
-    """Serve `receiver` at `path` on 127.0.0.1 and yield its URL; stopped on exit."""
+    """`serving` a receiver written against httpx's request and response."""
 
     async def handle(request: web.Request) -> web.Response:
         asked = httpx.Request(
@@ -32,14 +49,5 @@ async def loopback_receiver(receiver: Receiver, *, path: str = "/hooks/baton") -
         headers = {k: v for k, v in answer.headers.items() if k.lower() not in FRAMING}
         return web.Response(status=answer.status_code, headers=headers, body=answer.content)
 
-    app = web.Application()
-    app.router.add_route("*", path, handle)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}{path}"
-    finally:
-        await runner.cleanup()
+    async with serving(handle, path=path) as url:
+        yield url
