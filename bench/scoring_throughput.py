@@ -52,6 +52,7 @@ from baton_contracts.topics import ALL_TOPICS
 from baton_kit.broker import EmbeddedBroker, ensure_topics
 from baton_kit.processes import ServiceProcess
 from baton_kit.producer import create_producer
+from baton_scoring.settings import ScoringSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 PEER_VENV = ROOT / ".bench" / "venv"
@@ -134,6 +135,10 @@ async def raw_limit(bootstrap: str, topic: str, expect: int) -> dict[str, Any]:
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         max_poll_records=500,
+        # The services' setting (`KAFKA_FETCH_MAX_WAIT_MS`). With aiokafka's 500 ms, a fetch the broker
+        # answers empty stalls the loop; measured here: 48,000-82,000 records/s over five passes, against
+        # a CPU cost per record that stayed within 10%.
+        fetch_max_wait_ms=ScoringSettings.model_fields["kafka_fetch_max_wait_ms"].default,
     )
     producer = create_producer(bootstrap_servers=bootstrap, client_id="bench-raw")
     await consumer.start()
