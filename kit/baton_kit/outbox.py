@@ -35,13 +35,7 @@ from baton_kit.metrics import KitMetrics
 from baton_kit.types import AwareDateTime, bind_time
 
 log = structlog.get_logger(__name__)
-OUTBOX_COLUMNS = (
-    ("event_id", "text"),
-    ("topic", "text"),
-    ("key", "text"),
-    ("payload", "bytea"),
-    ("created_at", "timestamptz"),
-)
+OUTBOX_COLUMNS = ("event_id", "topic", "key", "payload", "created_at")
 
 
 def outbox_table(metadata: sa.MetaData) -> sa.Table:

@@ -15,7 +15,7 @@ from support.databases import MakeDatabaseUrl
 from support.kit import KitDatabase, kit_database
 from support.waits import eventually
 
-from baton_kit.db import SqliteCheckpointer, read_transaction, sqlite_file, transaction
+from baton_kit.db import SqliteCheckpointer, insert_many, read_transaction, sqlite_file, transaction
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -41,6 +41,33 @@ async def test_a_read_transaction_sees_one_snapshot_while_a_writer_commits(db: K
         after = await later.scalar(count)
 
     assert (first, second, after) == (1, 1, 2)  # a row and what is read with it agree; the next read sees the commit
+
+
+async def test_batch_inserts_and_upserts_commit_and_roll_back_with_their_transaction(db: KitDatabase) -> None:
+    """`insert_many` (on PostgreSQL a COPY, and for an upsert a COPY into a staging table the connection
+    keeps): every row lands once with its transaction, and none of a rolled-back one, even when the COPY
+    is the transaction's first statement."""
+    applications, counters = db.schema.applications, db.schema.counters
+    upsert = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"
+
+    async def add(counts: list[tuple[str, int]], *, fail: bool = False) -> None:
+        async with transaction(db.sessions) as session:
+            connection = await session.connection()
+            await insert_many(connection, "applications", ("event_id", "key"), [(f"e-{k}", k) for k, _ in counts])
+            await insert_many(connection, "counters", ("key", "count"), counts, suffix=upsert)
+            if fail:
+                raise RuntimeError("the batch fails after its writes")
+
+    await add([("a", 1), ("b", 2)])
+    with pytest.raises(RuntimeError):
+        await add([("a", 10), ("c", 10)], fail=True)
+    await add([("a", 5)])
+
+    async with read_transaction(db.sessions) as session:
+        totals = {key: count for key, count in await session.execute(sa.select(counters.c.key, counters.c.count))}
+        applied = await session.scalar(sa.select(sa.func.count()).select_from(applications))
+    assert totals == {"a": 6, "b": 2}  # nothing of the failed batch, nothing staged counted twice
+    assert applied == 3
 
 
 async def _write_megabyte(db: KitDatabase, n: int) -> None:

@@ -3,8 +3,9 @@
 Why not SQLAlchemy Core here: binding parameters through Core costs several microseconds per row and
 per statement, which at thousands of events a second is most of the budget. These statements bind
 pre-built tuples straight to the driver: SQLite gets multi-row `VALUES` (with `RETURNING` where the
-fresh ids are needed) or `executemany`; PostgreSQL gets one `INSERT … SELECT FROM unnest(…)` with a
-typed array per column. Values are written in the form SQLAlchemy's own types write them (`AwareDateTime`
+fresh ids are needed) or `executemany`; PostgreSQL gets a binary COPY, straight into the table or,
+for an upsert or a `RETURNING`, into a staging table then `INSERT … SELECT` (`baton_kit.db.insert_staged`).
+Values are written in the form SQLAlchemy's own types write them (`AwareDateTime`
 as naive UTC text on SQLite, JSON as text), so the models read them back as usual.
 """
 
@@ -18,59 +19,59 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from baton_kit.db import column_names, insert_many, insert_unnest
+from baton_kit.db import insert_many, insert_staged
 from baton_kit.types import bind_time
 
 Row = tuple[Any, ...]
 
 ENGAGEMENT_COLUMNS = (
-    ("event_id", "text"),
-    ("lead_id", "text"),
-    ("activity", "text"),
-    ("occurred_at", "timestamptz"),
-    ("source", "text"),
-    ("external_id", "text"),
-    ("email", "text"),
-    ("properties", "json"),
+    "event_id",
+    "lead_id",
+    "activity",
+    "occurred_at",
+    "source",
+    "external_id",
+    "email",
+    "properties",
 )
-PROFILE_COLUMNS = (("event_id", "text"), ("lead_id", "text"), ("occurred_at", "timestamptz"), ("fields", "json"))
+PROFILE_COLUMNS = ("event_id", "lead_id", "occurred_at", "fields")
 LEAD_COLUMNS = (
-    ("lead_id", "text"),
-    ("email", "text"),
-    ("account_key", "text"),
-    ("profile", "json"),
-    ("score", "float8"),
-    ("fit_score", "float8"),
-    ("engagement_score", "float8"),
-    ("fit_grade", "text"),
-    ("engagement_band", "int4"),
-    ("grade", "text"),
-    ("demand_state", "text"),
-    ("high_intent", "json"),
-    ("disqualifiers", "json"),
-    ("contributions", "json"),
-    ("account", "json"),
-    ("definitions_version", "text"),
-    ("scored_at", "timestamptz"),
-    ("last_event_at", "timestamptz"),
-    ("review_at", "timestamptz"),
-    ("state_version", "int4"),
+    "lead_id",
+    "email",
+    "account_key",
+    "profile",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "fit_grade",
+    "engagement_band",
+    "grade",
+    "demand_state",
+    "high_intent",
+    "disqualifiers",
+    "contributions",
+    "account",
+    "definitions_version",
+    "scored_at",
+    "last_event_at",
+    "review_at",
+    "state_version",
 )
 HISTORY_COLUMNS = (
-    ("lead_id", "text"),
-    ("event_id", "text"),
-    ("reason", "text"),
-    ("score", "float8"),
-    ("fit_score", "float8"),
-    ("engagement_score", "float8"),
-    ("grade", "text"),
-    ("demand_state", "text"),
-    ("high_intent", "json"),
-    ("cause_event_id", "text"),
-    ("definitions_version", "text"),
-    ("scored_at", "timestamptz"),
+    "lead_id",
+    "event_id",
+    "reason",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "grade",
+    "demand_state",
+    "high_intent",
+    "cause_event_id",
+    "definitions_version",
+    "scored_at",
 )
-_LEAD_UPDATES = ", ".join(f"{name} = excluded.{name}" for name, _ in LEAD_COLUMNS[1:])
+_LEAD_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in LEAD_COLUMNS[1:])
 _SQLITE_CHUNK = 2000  # rows per multi-row statement: 8 columns x 2,000 stays under SQLite's 32,766 variables
 
 
@@ -96,18 +97,18 @@ class Store:
         return bind_time(moment, dialect=self.dialect)
 
     async def insert_new(
-        self, connection: AsyncConnection, table: str, columns: Sequence[tuple[str, str]], rows: Sequence[Row]
+        self, connection: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[Row]
     ) -> set[str]:
         """Insert `rows` (first column the event id), skipping any already stored (by the event id or any
         other unique key); returns the event ids inserted now."""
         if not rows:
             return set()
         if self.postgresql:
-            result = await insert_unnest(
+            result = await insert_staged(
                 connection, table, columns, rows, suffix="ON CONFLICT DO NOTHING RETURNING event_id"
             )
             return {row[0] for row in result}
-        names = column_names(columns)
+        names = ", ".join(columns)
         fresh: set[str] = set()
         for start in range(0, len(rows), _SQLITE_CHUNK):
             chunk = rows[start : start + _SQLITE_CHUNK]
