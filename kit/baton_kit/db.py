@@ -356,9 +356,11 @@ async def insert_staged(
     """PostgreSQL: `rows` copied into a staging table (`copy_rows`), then `INSERT INTO table … SELECT`
     from it with `suffix` (`ON CONFLICT …`, `RETURNING …`); returns that statement's result.
 
-    The staging table is temporary, of this connection, made on first use and emptied at each commit
-    (`ON COMMIT DELETE ROWS`), so it holds one batch at a time and nothing of it lasts. A lead's
-    upsert (a ~4 kB row) cost 5 µs of the client's CPU this way against 13 through typed arrays.
+    The staging table is temporary, of this connection, made by the first call that finds it missing.
+    The `INSERT` empties it as it reads it, and a rolled-back transaction leaves nothing in it either,
+    so each call inserts exactly its own rows; each commit truncates it (`ON COMMIT DELETE ROWS`),
+    since nothing vacuums a temporary table and deleted rows would otherwise keep their space. A
+    lead's upsert (a ~4 kB row) cost 5 µs of the client's CPU this way against 13 through typed arrays.
     """
     names = ", ".join(columns)
     staging = f"{table}_staging"
@@ -366,4 +368,7 @@ async def insert_staged(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS SELECT {names} FROM {table} WITH NO DATA"
     )
     await copy_rows(connection, staging, columns, rows)
-    return await connection.exec_driver_sql(f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} {suffix}")
+    return await connection.exec_driver_sql(
+        f"WITH batch AS (DELETE FROM {staging} RETURNING {names}) "
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM batch {suffix}"
+    )

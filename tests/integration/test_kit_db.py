@@ -46,7 +46,7 @@ async def test_a_read_transaction_sees_one_snapshot_while_a_writer_commits(db: K
 async def test_batch_inserts_and_upserts_commit_and_roll_back_with_their_transaction(db: KitDatabase) -> None:
     """`insert_many` (on PostgreSQL a COPY, and for an upsert a COPY into a staging table the connection
     keeps): every row lands once with its transaction, and none of a rolled-back one, even when the COPY
-    is the transaction's first statement."""
+    is the transaction's first statement or one table is upserted twice in a transaction."""
     applications, counters = db.schema.applications, db.schema.counters
     upsert = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"
 
@@ -54,7 +54,8 @@ async def test_batch_inserts_and_upserts_commit_and_roll_back_with_their_transac
         async with transaction(db.sessions) as session:
             connection = await session.connection()
             await insert_many(connection, "applications", ("event_id", "key"), [(f"e-{k}", k) for k, _ in counts])
-            await insert_many(connection, "counters", ("key", "count"), counts, suffix=upsert)
+            for count in counts:  # one upsert per row: each call must insert its own rows only
+                await insert_many(connection, "counters", ("key", "count"), [count], suffix=upsert)
             if fail:
                 raise RuntimeError("the batch fails after its writes")
 
@@ -157,3 +158,23 @@ async def test_a_writer_waiting_for_another_process_lock_leaves_the_event_loop_f
         assert await db.counters() == {"lead-1": 1}
     assert waited >= 0.45  # it did wait for the lock ...
     assert ticks >= 20  # ... while the loop ran other work (every 10 ms, give or take)
+
+
+@pytest.mark.postgres
+async def test_the_postgres_staging_table_does_not_grow_from_batch_to_batch(make_database_url: MakeDatabaseUrl) -> None:
+    """Nothing vacuums a temporary table: without the truncation at each commit, every batch's rows
+    would keep their space for as long as the connection lives."""
+    async with kit_database(make_database_url("postgresql")) as db:
+        upsert = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"
+        sizes = []
+        for batch in range(20):
+            async with transaction(db.sessions) as session:
+                connection = await session.connection()
+                rows = [(f"lead-{n:05d}-{'x' * 150}", batch) for n in range(3000)]
+                await insert_many(connection, "counters", ("key", "count"), rows, suffix=upsert)
+                sizes.append(await session.scalar(sa.text("SELECT pg_total_relation_size('counters_staging')")))
+
+        async with read_transaction(db.sessions) as session:
+            total = await session.scalar(sa.select(sa.func.sum(db.schema.counters.c.count)))
+    assert total == 3000 * sum(range(20))  # every batch applied once
+    assert sizes[-1] < 2 * sizes[0]  # what one batch needs, not twenty batches' worth
