@@ -5,8 +5,8 @@ per statement, which at thousands of events a second is most of the budget. Thes
 pre-built tuples straight to the driver: SQLite gets multi-row `VALUES` (with `RETURNING` where the
 fresh ids are needed) or `executemany`; PostgreSQL gets a binary COPY, straight into the table or,
 for an upsert or a `RETURNING`, into a staging table then `INSERT … SELECT` (`baton_kit.db.insert_staged`).
-Values are written in the form SQLAlchemy's own types write them (`AwareDateTime`
-as naive UTC text on SQLite, JSON as text), so the models read them back as usual.
+Values are written in the form SQLAlchemy's own types write them (`AwareDateTime` as naive UTC text on
+SQLite, JSON as text), so the models read them back as usual.
 """
 
 from __future__ import annotations
@@ -24,16 +24,7 @@ from baton_kit.types import bind_time
 
 Row = tuple[Any, ...]
 
-ENGAGEMENT_COLUMNS = (
-    "event_id",
-    "lead_id",
-    "activity",
-    "occurred_at",
-    "source",
-    "external_id",
-    "email",
-    "properties",
-)
+ENGAGEMENT_COLUMNS = ("event_id", "lead_id", "activity", "occurred_at", "source", "external_id", "email", "properties")
 PROFILE_COLUMNS = ("event_id", "lead_id", "occurred_at", "fields")
 LEAD_COLUMNS = (
     "lead_id",
