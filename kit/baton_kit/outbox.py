@@ -16,7 +16,6 @@ import asyncio
 import functools
 import random
 import zlib
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -229,29 +228,33 @@ class OutboxRelay:
         builders: dict[tuple[str, int], Any] = {}
         deliveries: list[asyncio.Future[Any]] = []
         partitions: dict[str, list[int]] = {}  # per batch: a topic that grows partitions is seen at once
-        for n, row in enumerate(rows, 1):
+        published: dict[str, int] = {}
+        # Rows (`_oldest`'s columns) are unpacked: a SQLAlchemy Row's attribute costs ~200 ns a read,
+        # unpacking all four ~60 ns, and a batch holds thousands.
+        for n, (_, topic, key_text, payload) in enumerate(rows, 1):
             if n % 100 == 0:
                 await asyncio.sleep(0)  # a consumer's transaction in flight takes its next step meanwhile
-            key = row.key.encode() if row.key else None
-            if row.topic not in partitions:
-                partitions[row.topic] = sorted(await self.producer.partitions_for(row.topic))
-            slot = (row.topic, _partition(partitions[row.topic], key))
+            key = key_text.encode() if key_text else None
+            if topic not in partitions:
+                partitions[topic] = sorted(await self.producer.partitions_for(topic))
+            slot = (topic, _partition(partitions[topic], key))
             builder = builders.get(slot)
             if builder is None:
                 builder = builders[slot] = self.producer.create_batch()
-            if builder.append(key=key, value=row.payload, timestamp=None) is None:  # full: send it, start another
-                deliveries.append(await self.producer.send_batch(builder, slot[0], partition=slot[1]))
+            if builder.append(key=key, value=payload, timestamp=None) is None:  # full: send it, start another
+                deliveries.append(await self.producer.send_batch(builder, topic, partition=slot[1]))
                 builder = builders[slot] = self.producer.create_batch()
-                builder.append(key=key, value=row.payload, timestamp=None)
+                builder.append(key=key, value=payload, timestamp=None)
+            published[topic] = published.get(topic, 0) + 1
         for (topic, partition), builder in builders.items():
             deliveries.append(await self.producer.send_batch(builder, topic, partition=partition))
         await asyncio.gather(*deliveries)
-        for topic, count in Counter(row.topic for row in rows).items():
+        for topic, count in published.items():
             self.metrics.outbox_published.labels(topic=topic).inc(count)
 
     async def _delete(self, session: AsyncSession, rows: Sequence[sa.Row[Any, Any, Any, Any]]) -> None:
         if rows:
-            await session.execute(sa.delete(self.table).where(self.table.c.id.in_([row.id for row in rows])))
+            await session.execute(sa.delete(self.table).where(self.table.c.id.in_([row[0] for row in rows])))
 
 
 def _partition(partitions: list[int], key: bytes | None) -> int:
