@@ -237,12 +237,13 @@ class OutboxRelay:
             key = key_text.encode() if key_text else None
             if topic not in partitions:
                 partitions[topic] = sorted(await self.producer.partitions_for(topic))
-            slot = (topic, _partition(partitions[topic], key))
+            partition = _partition(partitions[topic], key)
+            slot = (topic, partition)
             builder = builders.get(slot)
             if builder is None:
                 builder = builders[slot] = self.producer.create_batch()
             if builder.append(key=key, value=payload, timestamp=None) is None:  # full: send it, start another
-                deliveries.append(await self.producer.send_batch(builder, topic, partition=slot[1]))
+                deliveries.append(await self.producer.send_batch(builder, topic, partition=partition))
                 builder = builders[slot] = self.producer.create_batch()
                 builder.append(key=key, value=payload, timestamp=None)
             published[topic] = published.get(topic, 0) + 1

@@ -18,6 +18,7 @@ from support.waits import eventually
 from baton_kit.db import SqliteCheckpointer, insert_many, read_transaction, sqlite_file, transaction
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+ADD_COUNT = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"  # an upsert suffix
 
 
 @pytest.fixture
@@ -48,14 +49,13 @@ async def test_batch_inserts_and_upserts_commit_and_roll_back_with_their_transac
     keeps): every row lands once with its transaction, and none of a rolled-back one, even when the COPY
     is the transaction's first statement or one table is upserted twice in a transaction."""
     applications, counters = db.schema.applications, db.schema.counters
-    upsert = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"
 
     async def add(counts: list[tuple[str, int]], *, fail: bool = False) -> None:
         async with transaction(db.sessions) as session:
             connection = await session.connection()
             await insert_many(connection, "applications", ("event_id", "key"), [(f"e-{k}", k) for k, _ in counts])
             for count in counts:  # one upsert per row: each call must insert its own rows only
-                await insert_many(connection, "counters", ("key", "count"), [count], suffix=upsert)
+                await insert_many(connection, "counters", ("key", "count"), [count], suffix=ADD_COUNT)
             if fail:
                 raise RuntimeError("the batch fails after its writes")
 
@@ -165,13 +165,12 @@ async def test_the_postgres_staging_table_does_not_grow_from_batch_to_batch(make
     """Nothing vacuums a temporary table: without the truncation at each commit, every batch's rows
     would keep their space for as long as the connection lives."""
     async with kit_database(make_database_url("postgresql")) as db:
-        upsert = "ON CONFLICT (key) DO UPDATE SET count = counters.count + excluded.count"
         sizes = []
         for batch in range(20):
             async with transaction(db.sessions) as session:
                 connection = await session.connection()
                 rows = [(f"lead-{n:05d}-{'x' * 150}", batch) for n in range(3000)]
-                await insert_many(connection, "counters", ("key", "count"), rows, suffix=upsert)
+                await insert_many(connection, "counters", ("key", "count"), rows, suffix=ADD_COUNT)
                 sizes.append(await session.scalar(sa.text("SELECT pg_total_relation_size('counters_staging')")))
 
         async with read_transaction(db.sessions) as session:
