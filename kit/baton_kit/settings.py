@@ -9,6 +9,7 @@ import sys
 from typing import Literal, TypeVar
 
 from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 S = TypeVar("S", bound="ServiceSettings")
@@ -53,8 +54,20 @@ def load_settings(cls: type[S]) -> S:
     except ValidationError as exc:
         lines = [f"{cls.__name__}: invalid configuration"]
         for error in exc.errors():
-            name = "_".join(str(p) for p in error["loc"]).upper()
-            shown = "<hidden>" if any(word in name for word in SECRET_WORDS) else repr(error.get("input"))
-            lines.append(f"  {name}: {error['msg']} (got {shown})")
+            name = "_".join(str(p) for p in error["loc"]).upper() or "settings"
+            lines.append(f"  {name}: {error['msg']}{_given(name, error)}")
         print("\n".join(lines), file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _given(name: str, error: ErrorDetails) -> str:
+    """What was given for a bad setting, as far as it can be shown: nothing for a missing one, and never
+    a secret's value. A cross-field check's input is every setting at once, secrets included: not shown."""
+    given = error.get("input")
+    if error["type"] == "missing":
+        return " (not set)"
+    if isinstance(given, dict):
+        return ""
+    if any(word in name for word in SECRET_WORDS):
+        return " (got <hidden>)"
+    return f" (got {given!r})"

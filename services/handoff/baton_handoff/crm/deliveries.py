@@ -91,7 +91,10 @@ async def retry_delivery(
     summary="Send every failed delivery again (optionally: failed since a time, or of one lead)",
     responses={**AUTH, 422: {"description": "Invalid body (fields named in `errors`)"}},
 )
-async def retry_failed(body: RetryFailed, session: DbSession, runtime: RuntimeDep, _principal: AdminKey) -> RetryResult:
+async def retry_failed(
+    session: DbSession, runtime: RuntimeDep, _principal: AdminKey, body: RetryFailed | None = None
+) -> RetryResult:
+    body = body or RetryFailed()  # no body (or `{}`): every failed delivery
     retried, superseded = await delivery.retry_failed(
         session, now=runtime.clock.now(), since=body.since, lead_id=body.lead_id
     )
