@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -103,6 +104,54 @@ async def test_reject_needs_a_reason_from_the_taxonomy_and_other_needs_a_note(ha
     assert ok.status_code == 200, ok.text
     assert ok.json()["state"] == "recycled"
     assert ok.json()["timeline"][-2]["details"]["reason"] == "bad_timing"
+
+
+def stakeholder(lead_id: str, engaged: int, *, account: str = "committee.example", fit_grade: str = "C") -> Any:
+    """A fit lead below the engagement bar (C needs band 3), at an account with `engaged` engaged people."""
+    return scored(
+        lead_id,
+        score=25,
+        fit_grade=fit_grade,
+        engagement_band=1,
+        grade=f"{fit_grade}1",
+        profile={**ICP_PROFILE, "email": f"{lead_id}@{account}"},
+        account={"account_key": account, "engaged_stakeholders": engaged, "engagement_score": 12.0 * engaged},
+    )
+
+
+async def test_a_buying_committee_qualifies_the_accounts_earlier_stakeholders_too(handoff: Handoff) -> None:
+    await handoff.score(stakeholder("bc-1", 1))
+    await handoff.score(stakeholder("bc-2", 2), stakeholder("bc-d", 2, fit_grade="D"))
+    await handoff.score(stakeholder("elsewhere", 1, account="elsewhere.example"))
+    before = {lead_id: (await handoff.lead(lead_id))["state"] for lead_id in ("bc-1", "bc-2", "bc-d")}
+    await handoff.score(stakeholder("bc-3", 3))  # the third engaged person: the committee forms
+    leads = {lead_id: await handoff.lead(lead_id) for lead_id in ("bc-1", "bc-2", "bc-3", "bc-d", "elsewhere")}
+    assert before == {"bc-1": "known", "bc-2": "known", "bc-d": "known"}
+    for lead_id in ("bc-1", "bc-2", "bc-3"):
+        lead = leads[lead_id]
+        assert lead["state"] == "assigned", lead_id
+        assert lead["qualification"]["rule"] == "buying_committee"
+        assert lead["qualification"]["details"]["engaged_stakeholders"] == 3
+        assert lead["qualification"]["details"]["account"] == "committee.example"
+    # bc-1 and bc-2 were qualified by bc-3's score: the decision names it as its cause
+    cause = leads["bc-3"]["qualification"]["cause_event_id"]
+    assert leads["bc-1"]["qualification"]["cause_event_id"] == cause
+    assert leads["bc-2"]["qualification"]["cause_event_id"] == cause
+    assert leads["bc-d"]["state"] == "known"  # fit D is below the fit bar, committee or not
+    assert leads["elsewhere"]["state"] == "known"  # another account's committee has not formed
+
+
+async def test_a_buying_committee_in_one_batch_qualifies_every_stakeholder_whatever_the_order(
+    handoff: Handoff,
+) -> None:
+    # The newest score (the committee formed) first, the older ones, which do not show it, after.
+    await handoff.score(
+        stakeholder("bo-3", 3, account="batch.example"),
+        stakeholder("bo-1", 1, account="batch.example"),
+        stakeholder("bo-2", 2, account="batch.example"),
+    )
+    states = {lead_id: (await handoff.lead(lead_id))["state"] for lead_id in ("bo-1", "bo-2", "bo-3")}
+    assert states == {"bo-1": "assigned", "bo-2": "assigned", "bo-3": "assigned"}
 
 
 async def test_recycled_lead_does_not_requalify_before_its_cooldown(handoff: Handoff) -> None:

@@ -7,15 +7,19 @@ at the first query in production: after `upgrade head`, Alembic's autogenerate f
 from __future__ import annotations
 
 import importlib
+import json
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
 
+from baton_handoff.app import MIGRATIONS as HANDOFF_MIGRATIONS
 from baton_kit.db import create_engine
-from baton_kit.migrations import upgrade_to_head
+from baton_kit.migrations import alembic_config, upgrade_to_head
 
 SERVICES = {"handoff": "baton_handoff", "scoring": "baton_scoring", "sla-monitor": "baton_sla_monitor"}
 
@@ -52,3 +56,32 @@ async def test_migrations_at_head_build_the_schema_the_models_describe(database_
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_handoff_0007_fills_each_leads_account_key_from_its_kept_score(database_url: str) -> None:
+    """Leads scored before the column existed are found by account too once the migration has run."""
+    config = alembic_config(
+        database_url=database_url, script_location=HANDOFF_MIGRATIONS, version_table="alembic_version_handoff"
+    )
+    engine = create_engine(database_url)
+
+    def upgrade(connection: Connection, revision: str) -> None:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+    insert = sa.text(
+        "INSERT INTO leads (lead_id, state, score, score_explanation, definitions_version, created_at, updated_at,"
+        " scoring) VALUES (:lead_id, 'known', 10, '[]', 'v', '2026-11-30 10:00:00', '2026-11-30 10:00:00', :scoring)"
+    )
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade, "0006")
+            for lead_id, account in [("with", {"account_key": "acme.example"}), ("without", None)]:
+                scoring = json.dumps({"score": 10, "account": account})
+                await connection.execute(insert, {"lead_id": lead_id, "scoring": scoring})
+            await connection.execute(insert, {"lead_id": "unscored", "scoring": None})
+            await connection.run_sync(upgrade, "head")
+            keys = dict((await connection.execute(sa.text("SELECT lead_id, account_key FROM leads"))).all())
+    finally:
+        await engine.dispose()
+    assert keys == {"with": "acme.example", "without": None, "unscored": None}

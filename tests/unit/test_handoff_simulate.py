@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 
 from baton_contracts.definitions import EXAMPLE_PATH, LoadedDefinitions, parse_definitions
 from baton_contracts.definitions.routing import WorkingHours
-from baton_contracts.events import LeadScored
+from baton_contracts.events import AccountSnapshot, LeadScored
 from baton_handoff.reports.rules import MIN_DECIDED
 from baton_handoff.routing.rules import AccountRecord, LeadFacts, RepState
 from baton_handoff.simulate import QUEUE, SimulatedLead, forecast, simulate
@@ -167,3 +168,17 @@ def test_caps_and_hours_a_candidate_sets_apply_to_the_reps_it_adds_and_are_noted
     assert [(o.rep_id, o.field, o.live, o.definitions) for o in report.overrides] == [
         ("ana.ortiz", "daily_cap", None, 1)
     ]
+
+
+def test_a_buying_committee_counts_for_every_lead_of_its_account_as_its_latest_score_shows_it() -> None:
+    def stakeholder(n: int, engaged: int, account: str = "acme.example") -> SimulatedLead:
+        simulated = lead(n, "C", 1)  # fit C below its engagement bar (band 3)
+        view = AccountSnapshot(account_key=account, engaged_stakeholders=engaged, engagement_score=10.0 * engaged)
+        return replace(simulated, scored=simulated.scored.model_copy(update={"account": view}))
+
+    # lead-001 was scored when one person at Acme was engaged, lead-002 when two were
+    leads = [stakeholder(1, 1), stakeholder(2, 2), stakeholder(3, 1, account="other.example")]
+    report = run(leads, definitions(qualification={"buying_committee": {"min_engaged_stakeholders": 2}}))
+    assert report.current.qualified == {}  # the example asks for three
+    assert report.gained == ["lead-001", "lead-002"]
+    assert report.as_dict()["candidate"]["by_rule"] == {"buying_committee": 2}

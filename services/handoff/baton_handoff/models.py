@@ -43,7 +43,10 @@ class Lead(Base):
     """A lead's current lifecycle state. Its history is `LifecycleTransition` rows."""
 
     __tablename__ = "leads"
-    __table_args__ = (Index("ix_leads_state_updated_at", "state", "updated_at"),)
+    __table_args__ = (
+        Index("ix_leads_state_updated_at", "state", "updated_at"),
+        Index("ix_leads_account_key", "account_key"),
+    )
 
     lead_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     state: Mapped[LeadState] = mapped_column(String(20), nullable=False)
@@ -68,6 +71,8 @@ class Lead(Base):
     queued_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True, index=True)
     first_response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     first_response_at: Mapped[datetime | None] = mapped_column(AwareDateTime(), nullable=True)
+    # scoring's account of the lead (its email domain), for the buying committee (migration 0007)
+    account_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
 
 class LifecycleTransition(Base):

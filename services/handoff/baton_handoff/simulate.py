@@ -1,14 +1,14 @@
 """What a candidate definitions file would do in the handoff: which leads would be MQLs, who would get
 them, and how many of them sales would likely accept. Reads the database, never writes it.
 
-Each lead is taken as the handoff holds it now (its latest `lead.scored`, profile and first source)
-and put through the qualification gate and the router of both definitions as if it were new. The
-router sees each lead at the moment it was last scored, in that order: the rotations start afresh,
-and a rep's daily and weekly caps count the leads the replay has given them in their own local day
-and week, so a capped rep's overflow goes to the others as it would have; working hours and
-out-of-office are read at that moment too. Account owners, routing rules, teams, weights and
-inactive reps all count. The roster is the live one (API edits kept), plus any team or rep the
-definitions add, as at start-up (`seed_roster`).
+Each lead is taken as the handoff holds it now (its latest `lead.scored`, profile and first source,
+its account as the account's latest score shows it) and put through the qualification gate and the
+router of both definitions as if it were new. The router sees each lead at the moment it was last
+scored, in that order: the rotations start afresh, and a rep's daily and weekly caps count the leads
+the replay has given them in their own local day and week, so a capped rep's overflow goes to the
+others as it would have; working hours and out-of-office are read at that moment too. Account
+owners, routing rules, teams, weights and inactive reps all count. The roster is the live one (API
+edits kept), plus any team or rep the definitions add, as at start-up (`seed_roster`).
 
 Acceptance is forecast from sales' own decisions in the period: each fit grade's acceptance rate,
 or the overall rate for a grade with fewer than `MIN_DECIDED` decisions.
@@ -31,6 +31,7 @@ from baton_contracts.definitions.routing import WorkingHours
 from baton_contracts.events import LeadScored, LeadState
 from baton_handoff.models import Lead, Rep
 from baton_handoff.qualification.rules import Outcome, qualify
+from baton_handoff.qualification.service import kept_score
 from baton_handoff.reports import service as reports
 from baton_handoff.reports.rules import MIN_DECIDED, NONE, GroupBy
 from baton_handoff.reports.rules import acceptance as acceptance_rows
@@ -142,7 +143,7 @@ def simulate(
     at: datetime,
 ) -> HandoffSimulation:
     """Both definitions over the same leads, roster, accounts and sales history. Pure."""
-    ordered = sorted(leads, key=lambda lead: (lead.scored.scored_at, lead.scored.lead_id))
+    ordered = sorted(_with_latest_accounts(leads), key=lambda lead: (lead.scored.scored_at, lead.scored.lead_id))
     return HandoffSimulation(
         leads=len(leads),
         at=at,
@@ -327,7 +328,7 @@ async def load(
     ]
     ctx = RoutingContext(definitions=definitions)
     await prefetch_sources(session, ctx, [lead.lead_id for lead in rows])
-    leads = [SimulatedLead(_scored(lead), await lead_facts(session, lead, ctx)) for lead in rows]
+    leads = [SimulatedLead(kept_score(lead), await lead_facts(session, lead, ctx)) for lead in rows]
     roster = [rep_state(rep) for rep in await session.scalars(select(Rep).order_by(Rep.rep_id))]
     decisions = await reports.decisions(session, since=acceptance_since, until=until)
     by_fit_grade = {row.group: (row.accepted, row.decided) for row in acceptance_rows(decisions, by=GroupBy.FIT_GRADE)}
@@ -338,26 +339,19 @@ def _in_window(moment: datetime, since: datetime | None, until: datetime) -> boo
     return moment <= until and (since is None or moment >= since)
 
 
-def _scored(lead: Lead) -> LeadScored:
-    """The lead's latest `lead.scored`, as `qualification.service._keep_score` kept it."""
-    scoring = lead.scoring or {}
-    return LeadScored.model_validate(
-        {
-            **{
-                key: value
-                for key in ("fit_score", "engagement_score", "demand_state", "account")
-                if (value := scoring.get(key)) is not None
-            },
-            "lead_id": lead.lead_id,
-            "score": lead.score,
-            "fit_grade": lead.fit_grade,
-            "engagement_band": lead.engagement_band,
-            "grade": lead.grade,
-            "disqualifiers": scoring.get("disqualifiers") or [],
-            "high_intent": scoring.get("high_intent") or [],
-            "profile": lead.profile,
-            "contributions": lead.score_explanation or [],
-            "scored_at": scoring["scored_at"],
-            "definitions_version": scoring.get("definitions_version") or lead.definitions_version,
-        }
-    )
+def _with_latest_accounts(leads: Sequence[SimulatedLead]) -> list[SimulatedLead]:
+    """Each lead with its account as the account's most recent score shows it: a buying committee is the
+    account's, whichever of its leads was scored last (as the live service qualifies them)."""
+    latest: dict[str, LeadScored] = {}
+    for lead in leads:
+        account = lead.scored.account
+        if account is not None:
+            seen = latest.get(account.account_key)
+            if seen is None or lead.scored.scored_at >= seen.scored_at:
+                latest[account.account_key] = lead.scored
+    return [
+        replace(lead, scored=lead.scored.model_copy(update={"account": latest[account.account_key].account}))
+        if (account := lead.scored.account) is not None
+        else lead
+        for lead in leads
+    ]
