@@ -327,7 +327,7 @@ class ConsumerRunner(Generic[T]):
                 await asyncio.sleep(0)  # let a transaction in flight (pipelined) take its next step
             try:
                 decoded.append((record, self.decode(record.value)))
-            except ValueError as error:  # pydantic.ValidationError is a ValueError
+            except Exception as error:  # decoding is pure: whatever it raises (a bug too), this record cannot be used
                 await self._with_infra_retry(
                     stop, functools.partial(self._dead_letter, record, error, reason="invalid")
                 )

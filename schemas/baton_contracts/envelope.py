@@ -81,8 +81,9 @@ def random_event_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def parse_event(raw: bytes | str) -> CloudEvent[Any]:
-    """Decode and validate a record value; raises `pydantic.ValidationError` when it is not a valid event.
+def parse_event(raw: bytes | str | None) -> CloudEvent[Any]:
+    """Decode and validate a record value; raises `pydantic.ValidationError` when it is not a valid event,
+    and `ValueError` when the record has no value at all (a tombstone).
 
     The data model is chosen by the envelope's `type`, so a record whose `data` does not match
     its declared type fails here (and goes to the dead-letter topic), never deeper in a service.
@@ -91,6 +92,8 @@ def parse_event(raw: bytes | str) -> CloudEvent[Any]:
     # straight into the envelope of that type (pydantic's JSON mode builds no intermediate dict). The
     # first `"type": "…"` may belong to `data`, hence the check that the envelope's own type is the one
     # guessed. Anything else takes the two-step path below, which raises the errors it always has.
+    if raw is None:
+        raise ValueError("the record has no value (a tombstone): not an event")
     found = _TYPE_TEXT.search(raw.encode() if isinstance(raw, str) else raw)
     guess = found.group(1).decode() if found else ""
     envelope_model = _ENVELOPE_BY_TYPE.get(guess)

@@ -85,7 +85,7 @@ async def test_two_monitors_one_killed_fire_every_step_once_and_resolve_late_han
                 keys[call.body["event_action"]].add(call.body["dedup_key"])
             for call in pager.on("/api/v2/alerts"):
                 (alert,) = call.body
-                keys["am-resolve" if "endsAt" in alert else "am-trigger"].add(
+                keys["am-trigger" if "startsAt" in alert else "am-resolve"].add(
                     f"{alert['labels']['lead_id']}/{alert['labels']['step']}"
                 )
             return keys

@@ -165,26 +165,28 @@ async def test_record_that_is_not_a_valid_event_is_dead_lettered_with_the_error_
     )
 
     await produce_events(kafka_producer, topic, [before])
-    sent = await produce(kafka_producer, topic, [(key.encode(), not_json), (key.encode(), mismatched_value)])
+    bad = [(key.encode(), not_json), (key.encode(), None), (key.encode(), mismatched_value)]  # None: a tombstone
+    sent = await produce(kafka_producer, topic, bad)
     await produce_events(kafka_producer, topic, [after_1, after_2])
     async with RunningConsumer(runner):
         await eventually(db.applied_event_ids, until=lambda ids: after_2.id in ids, what="records after the bad ones")
-        dead = await read_topic(kafka_bootstrap, dlq_topic(topic), expect=2)
+        dead = await read_topic(kafka_bootstrap, dlq_topic(topic), expect=3)
 
     assert await db.applied_event_ids() == [before.id, after_1.id, after_2.id]
-    assert [r.value for r in dead] == [not_json, mismatched_value]
+    assert [r.value for r in dead] == [not_json, None, mismatched_value]
+    assert [r.header("error.type") for r in dead] == ["ValidationError", "ValueError", "ValidationError"]
+    assert "tombstone" in dead[1].header("error.message")
     for record, original in zip(dead, sent, strict=True):
         assert record.key == key.encode()
         assert record.header("error.reason") == "invalid"
-        assert record.header("error.type") == "ValidationError"
         assert record.header("error.message")
         assert record.header("original.topic") == topic
         assert (int(record.header("original.partition")), int(record.header("original.offset"))) == (
             original.partition,
             original.offset,
         )
-    assert "score" in dead[1].header("error.message")  # names what the declared type lacks
-    assert counter_value(metrics.records_dead_lettered, topic=topic, reason="invalid") == 2
+    assert "score" in dead[2].header("error.message")  # names what the declared type lacks
+    assert counter_value(metrics.records_dead_lettered, topic=topic, reason="invalid") == 3
 
 
 async def test_event_whose_handler_keeps_failing_is_dead_lettered_after_max_retries_and_the_rest_applied(

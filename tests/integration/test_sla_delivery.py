@@ -11,7 +11,7 @@ import random
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from baton_contracts.definitions import SlaPolicy
 from baton_contracts.events import SlaClockKind
-from baton_kit.clock import SystemClock
+from baton_kit.clock import FrozenClock, SystemClock
 from baton_kit.db import create_engine, session_factory, transaction
 from baton_kit.logging import quiet_third_party_loggers
 from baton_kit.migrations import upgrade_to_head
@@ -31,8 +31,8 @@ from baton_kit.webhooks import standard_webhooks_signature
 from baton_sla_monitor.app import MIGRATIONS
 from baton_sla_monitor.delivery import ChannelConfig, DeliveryWorker
 from baton_sla_monitor.models import AlertDelivery, DeliveryState
-from baton_sla_monitor.rules import ClockPlan, LadderStep, due_steps, fire, open_clock
-from baton_sla_monitor.service import queue_alerts
+from baton_sla_monitor.rules import ClockPlan, LadderStep, SlaClock, due_steps, fire, meet, open_clock
+from baton_sla_monitor.service import queue_alerts, queue_resolves
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 ROUTING_KEY = "R0UT1NGKEY0000000000000000000000"
@@ -158,6 +158,11 @@ PLAN = ClockPlan(
 
 async def queue_breached_clock(sessions: async_sessionmaker[AsyncSession], lead: str) -> list[str]:
     """A clock whose warning, breach and on-call page are due: queue their alerts like the timer does."""
+    return [step for step in (await breached_clock(sessions, lead)).fired]
+
+
+async def breached_clock(sessions: async_sessionmaker[AsyncSession], lead: str) -> SlaClock:
+    """`queue_breached_clock`, returning the clock as the timer leaves it."""
     start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
     clock = open_clock(
         lead_id=lead,
@@ -169,13 +174,11 @@ async def queue_breached_clock(sessions: async_sessionmaker[AsyncSession], lead:
         plan=PLAN,
     )
     now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-    names = []
     async with transaction(sessions) as session:
         for step in due_steps(clock, now=now):
             clock = fire(clock, step, now=now)
             await queue_alerts(session, clock=clock, step=step, action="trigger", now=now)
-            names.append(step.name)
-    return names
+    return clock
 
 
 async def run_until_settled(worker: DeliveryWorker, sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -225,7 +228,9 @@ async def test_every_alert_is_delivered_despite_20_percent_failures_with_channel
 
     (alert,) = fake_pager.on("/api/v2/alerts")[0].body
     assert alert["labels"]["alertname"] == "BatonSlaStep"
-    assert "endsAt" not in alert
+    # firing until Baton resolves it: not ended by Alertmanager's resolve_timeout (5 minutes by default)
+    firing_for = datetime.fromisoformat(alert["endsAt"]) - datetime.fromisoformat(alert["startsAt"])
+    assert firing_for >= timedelta(days=7)
 
     hook = fake_pager.on("/hooks/baton")[0]
     signed = standard_webhooks_signature(
@@ -292,3 +297,45 @@ async def test_unconfigured_channels_are_skipped(sessions: async_sessionmaker[As
     async with sessions() as session:
         states = {r.state for r in (await session.scalars(select(AlertDelivery))).all()}
     assert states == {DeliveryState.SKIPPED}
+
+
+async def test_a_resolve_waits_for_the_alerts_it_resolves_when_they_failed_once(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The lead is handled while its page is waiting to be retried: PagerDuty must get the trigger first,
+    or its incident stays open; every channel gets a clock's alerts before their resolve."""
+    clock = await breached_clock(sessions, "lead-late")
+    wall = FrozenClock(datetime(2026, 11, 23, 10, 0, 1, tzinfo=UTC))
+    pager = FakePager(fail_rate=1.0, fail_status=503)  # down for the first try
+    worker = DeliveryWorker(
+        sessions=sessions, clock=wall, config=config_for(pager, backoff_seconds=60, max_backoff_seconds=60)
+    )
+    client = WebhookClient(timeout_seconds=2.0)
+    try:
+        await worker.pass_once(client)
+        pager.fail_rate = 0.0
+        wall.advance(timedelta(seconds=5))  # the rep accepts the lead: the clock stops, resolves queued
+        async with transaction(sessions) as session:
+            await queue_resolves(session, clock=meet(clock, at=wall.now()), now=wall.now())
+        await worker.pass_once(client)
+        early = list(pager.received)
+        wall.advance(timedelta(minutes=2))  # past the failed alerts' retry
+        for _ in range(5):
+            await worker.pass_once(client)
+    finally:
+        await client.aclose()
+        pager.close()
+    assert early == []  # nothing resolved before its alert is out
+    pages = [(p.body["event_action"], p.body["dedup_key"]) for p in pager.on("/v2/enqueue")]
+    dedup_key = "baton-sla/lead-late:acceptance:e1/escalation_1"
+    assert pages == [("trigger", dedup_key), ("resolve", dedup_key)]
+    resolving = {
+        "/api/v2/alerts": lambda body: "startsAt" not in body[0],
+        SLACK_PATH: lambda body: "resolved" in body["text"],
+    }
+    for path, is_resolve in resolving.items():
+        order = [is_resolve(call.body) for call in pager.on(path)]
+        assert order == sorted(order) and order[-1] and not order[0], (path, order)  # alerts, then resolves
+    async with sessions() as session:
+        states = {r.state for r in (await session.scalars(select(AlertDelivery))).all()}
+    assert states == {DeliveryState.SENT}

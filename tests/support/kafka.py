@@ -73,7 +73,7 @@ class Record:
 
 
 async def produce(
-    producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes]]
+    producer: AIOKafkaProducer, topic: str, records: Iterable[tuple[bytes | None, bytes | None]]
 ) -> list[RecordMetadata]:
     """Send `(key, value)` pairs in order with acks; returns where each landed.
 

@@ -127,8 +127,15 @@ def pagerduty_event(alert: dict[str, Any], *, routing_key: str) -> dict[str, Any
     }
 
 
+ALERTMANAGER_HOLD = timedelta(days=7)
+"""How long a firing SLA alert stays firing in Alertmanager without Baton's resolve. Alertmanager ends an
+alert that has no `endsAt` after its `resolve_timeout` (5 minutes by default), which would tell
+on-call an unhandled breach was resolved; Baton posts each alert once and resolves it explicitly."""
+
+
 def alertmanager_alerts(alert: dict[str, Any]) -> list[dict[str, Any]]:
-    """Alertmanager `POST /api/v2/alerts`: the label set identifies the alert; `endsAt` resolves it."""
+    """Alertmanager `POST /api/v2/alerts`: the label set identifies the alert; `endsAt` resolves it (a
+    trigger's `endsAt` is `ALERTMANAGER_HOLD` ahead, so it fires until Baton's resolve)."""
     labels = {
         "alertname": "BatonSlaStep",
         "service": "baton-sla-monitor",
@@ -148,6 +155,8 @@ def alertmanager_alerts(alert: dict[str, Any]) -> list[dict[str, Any]]:
     if alert["action"] == "resolve":
         body.pop("startsAt")
         body["endsAt"] = alert["at"]
+    else:
+        body["endsAt"] = (datetime.fromisoformat(body["startsAt"]) + ALERTMANAGER_HOLD).isoformat()
     return [body]
 
 
@@ -191,6 +200,40 @@ def build_request(
         )
         return Request(config.webhook_url, body_bytes, headers)
     raise Permanent(f"unknown channel {channel}")
+
+
+async def _resolves_after_their_alerts(
+    session: AsyncSession, rows: list[AlertDelivery], *, now: datetime
+) -> list[AlertDelivery]:
+    """`rows` without the resolves whose alerts are not out yet: a resolve goes to a channel only once
+    no alert of its clock on that channel is still pending, or a trigger that failed once would reach
+    PagerDuty after its resolve and leave an incident open on a lead that was handled. A held resolve
+    waits until that alert's next try (it is checked again then)."""
+    resolves = [row for row in rows if row.action == "resolve"]
+    if not resolves:
+        return rows
+    pending = (
+        await session.execute(
+            select(AlertDelivery.delivery_id, AlertDelivery.next_attempt_at).where(
+                AlertDelivery.state == DeliveryState.PENDING,
+                AlertDelivery.action != "resolve",
+                AlertDelivery.channel.in_({row.channel for row in resolves}),
+            )
+        )
+    ).all()
+    held: set[str] = set()
+    for row in resolves:
+        prefix = _alerts_of(row)
+        waits = [at for delivery_id, at in pending if delivery_id.startswith(prefix)]
+        if waits:
+            row.next_attempt_at = max(min(waits), now)
+            held.add(row.delivery_id)
+    return [row for row in rows if row.delivery_id not in held]
+
+
+def _alerts_of(resolve: AlertDelivery) -> str:
+    """The `delivery_id` prefix of every delivery of the resolve's clock on its channel."""
+    return f"{resolve.channel}/{resolve.alert['clock_id']}/"
 
 
 def backoff(attempts: int, config: ChannelConfig) -> float:
@@ -251,6 +294,7 @@ class DeliveryWorker:
                     .with_for_update(skip_locked=True)
                 )
             )
+            rows = await _resolves_after_their_alerts(session, rows, now=now)
             leased = [(r.delivery_id, r.channel, dict(r.alert), r.attempts) for r in rows]
             for row in rows:
                 row.next_attempt_at = lease_until
