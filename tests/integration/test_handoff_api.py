@@ -173,6 +173,11 @@ async def test_first_response_keeps_the_earliest(handoff: Handoff) -> None:
     assert (await handoff.client.post("/v1/leads/lead-6/first-response", json=early)).status_code == 200
     again = await handoff.client.post("/v1/leads/lead-6/first-response", json=late)
     assert again.json()["first_response"]["channel"] == "call"
+    await handoff.score(scored("lead-6b", fit_grade="D", grade="D3"))  # known: nobody holds it
+    unheld = await handoff.client.post("/v1/leads/lead-6b/first-response", json=late)
+    assert unheld.status_code == 409
+    assert unheld.json()["current_state"] == "known"
+    assert "first response is recorded once a rep holds it" in unheld.json()["detail"]
 
 
 async def test_lifecycle_through_won(handoff: Handoff) -> None:
@@ -222,6 +227,22 @@ async def test_account_owner_gets_the_lead_by_domain_and_by_fuzzy_name(handoff: 
     fuzzy = await handoff.lead("lead-10")
     assert fuzzy["rep_id"] == "chloe.martin"
     assert fuzzy["timeline"][-1]["details"]["account"]["method"] == "fuzzy_name"
+
+
+async def test_a_rep_with_an_unknown_time_zone_or_holiday_country_is_refused_naming_the_field(
+    handoff: Handoff,
+) -> None:
+    rep = (await handoff.client.get("/v1/reps")).json()[0]
+    body = {k: rep[k] for k in ("name", "email", "team_id", "weight", "timezone")}
+    answers = {
+        field: await handoff.client.put(f"/v1/reps/{rep['rep_id']}", json=body | {field: value})
+        for field, value in [("timezone", "Mars/Olympus"), ("country", "us")]
+    }
+    after = next(r for r in (await handoff.client.get("/v1/reps")).json() if r["rep_id"] == rep["rep_id"])
+    for field, answer in answers.items():
+        assert answer.status_code == 422, answer.text
+        assert [error["field"] for error in answer.json()["errors"]] == [field]
+    assert (after["timezone"], after.get("country")) == (rep["timezone"], rep.get("country"))
 
 
 async def test_nobody_eligible_queues_the_lead_and_it_is_routed_when_a_rep_returns(handoff: Handoff) -> None:

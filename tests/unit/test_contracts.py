@@ -255,6 +255,11 @@ def test_anything_that_is_not_a_valid_event_raises_value_error(raw_or_changes: b
         parse_event(raw)
 
 
+def test_a_record_with_no_value_a_tombstone_raises_value_error() -> None:
+    with pytest.raises(ValueError, match="tombstone"):
+        parse_event(None)
+
+
 def test_every_topic_has_a_dead_letter_topic() -> None:
     assert set(ALL_TOPICS) == {t.value for t in Topic} | {dlq_topic(t.value) for t in Topic}
     assert dlq_topic(Topic.LEAD_SCORED) == "lead.scored.dlq"
@@ -296,6 +301,29 @@ def test_misspelt_key_inside_a_list_is_named_with_its_index() -> None:
         parse_definitions(as_yaml(document))
 
     assert "routing.reps.1.emial: Extra inputs are not permitted" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("timezone", "Mars/Olympus", "unknown IANA time zone 'Mars/Olympus'"),
+        ("timezone", "../../etc/passwd", "unknown IANA time zone"),
+        ("country", "us", "should match pattern"),
+        ("country", "USA", "should match pattern"),
+    ],
+)
+def test_a_reps_time_zone_and_holiday_country_are_checked_when_the_definitions_load(
+    field: str, value: str, error: str
+) -> None:
+    """Used only when a lead is routed to the rep or an SLA clock opens for it: checked up front instead."""
+    document = example_definitions()
+    document["routing"]["reps"][2][field] = value
+
+    with pytest.raises(DefinitionsError) as caught:
+        parse_definitions(as_yaml(document))
+
+    assert f"routing.reps.2.{field}: " in str(caught.value)
+    assert error in str(caught.value)
 
 
 def test_definitions_that_are_not_yaml_are_rejected() -> None:

@@ -138,6 +138,9 @@ def test_calendar_precedence_rep_calendar_then_team_then_default_with_reps_own_z
     )
     own = calendar_for(policy, SLA, Assignee(rep_id="d", timezone="Europe/London", country="GB"))
     assert (own.timezone, own.country) == ("Europe/London", "GB")  # type: ignore[union-attr]
+    # a country without public holidays in the `holidays` library keeps the calendar's own: the clock still runs
+    unknown = calendar_for(policy, SLA, Assignee(rep_id="e", timezone="Europe/London", country="ZZ"))
+    assert (unknown.timezone, unknown.country) == ("Europe/London", calendar_for(policy, SLA, None).country)  # type: ignore[union-attr]
     assert calendar_for(SLA.assignment, SLA, None) is None  # type: ignore[arg-type]
 
 

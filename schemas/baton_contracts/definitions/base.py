@@ -1,7 +1,24 @@
-from pydantic import BaseModel, ConfigDict
+import zoneinfo
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class Strict(BaseModel):
     """Definitions models refuse unknown keys: a misspelt key is an error that names its path."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _known_zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r}") from exc
+    return value
+
+
+TimeZoneName = Annotated[str, Field(max_length=64, examples=["America/New_York"]), AfterValidator(_known_zone)]
+"""An IANA time zone this machine's zone database knows, checked where it is written, not where it is used."""
+
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, upper case.")]

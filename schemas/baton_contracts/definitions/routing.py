@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from baton_contracts.definitions.base import Strict
+from baton_contracts.definitions.base import CountryCode, Strict, TimeZoneName
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -30,10 +30,10 @@ class Rep(Strict):
     id: Id
     name: str
     email: str
-    timezone: str = "UTC"
+    timezone: TimeZoneName = "UTC"
     team: Id = "default"
     weight: float = Field(default=1.0, gt=0, le=100, description="Share of the team's leads, relative to teammates.")
-    country: str | None = Field(default=None, description="ISO country of the rep's holidays.")
+    country: CountryCode | None = Field(default=None, description="ISO country of the rep's holidays.")
     calendar: str | None = None
     manager_id: str | None = None
     daily_cap: int | None = Field(default=None, ge=1)

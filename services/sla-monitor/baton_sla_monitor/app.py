@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,7 @@ from baton_kit.clock import Clock, SystemClock
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
 from baton_sla_monitor import SERVICE
-from baton_sla_monitor.calendars import check_calendar
+from baton_sla_monitor.calendars import check_calendar, knows_country
 from baton_sla_monitor.delivery import ChannelConfig, DeliveryWorker
 from baton_sla_monitor.endpoints import router
 from baton_sla_monitor.models import Base
@@ -25,6 +26,7 @@ from baton_sla_monitor.settings import SlaMonitorSettings
 from baton_sla_monitor.timer import SlaTimer
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> FastAPI:
@@ -32,6 +34,13 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
     definitions = load_definitions(settings.definitions_path or EXAMPLE_PATH)
     for calendar in definitions.definitions.sla.calendars.values():
         check_calendar(calendar)  # an unknown holiday country fails start-up, not the first clock
+    for rep in definitions.definitions.routing.reps:
+        if rep.country and not knows_country(rep.country):
+            log.warning(
+                "no public holidays known for a rep's country; the calendar's own apply",
+                rep=rep.id,
+                country=rep.country,
+            )
     channels = channel_config(settings)
 
     @asynccontextmanager

@@ -36,6 +36,16 @@ def _public_holidays(country: str, subdivision: str | None, year: int) -> frozen
         raise CalendarError(f"the holidays library has no country {country!r} (subdivision {subdivision!r})") from exc
 
 
+@lru_cache(maxsize=1)
+def _holiday_countries() -> frozenset[str]:
+    return frozenset(holidays.list_supported_countries())
+
+
+def knows_country(country: str) -> bool:
+    """Whether the `holidays` library has `country`'s public holidays."""
+    return country in _holiday_countries()
+
+
 def check_calendar(calendar: BusinessCalendar) -> None:
     """Fail fast at start-up on a country the `holidays` library does not know."""
     if calendar.country is not None:

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from baton_contracts.definitions.sla import Channel, EscalationTarget, SlaDefinitions, SlaPolicy
 from baton_contracts.events import Assignee, LeadState, LifecycleChanged, SlaClockKind
-from baton_sla_monitor.calendars import Calendar, add_business_seconds, business_seconds_between
+from baton_sla_monitor.calendars import Calendar, add_business_seconds, business_seconds_between, knows_country
 
 
 class ClockState(StrEnum):
@@ -244,7 +244,8 @@ def calendar_for(policy: SlaPolicy, sla: SlaDefinitions, assignee: Assignee | No
 
     Precedence: the policy's own calendar; the rep's `assignee.calendar`; the rep's team's calendar
     (`team_calendars`); `default_calendar`. Unless the policy or the rep names a calendar, the rep's
-    own time zone and country (when the assignee states them) replace the calendar's.
+    own time zone and country (when the assignee states them) replace the calendar's; a country whose
+    holidays the `holidays` library does not have leaves the calendar's own (the clock still runs).
     """
     if policy.time == "wall":
         return None
@@ -256,7 +257,9 @@ def calendar_for(policy: SlaPolicy, sla: SlaDefinitions, assignee: Assignee | No
     if assignee is not None and assignee.team_id is not None:
         name = sla.team_calendars.get(assignee.team_id, name)
     timezone = assignee.timezone if assignee is not None and "timezone" in assignee.model_fields_set else None
-    country = assignee.country if assignee is not None else None
+    country = (
+        assignee.country if assignee is not None and assignee.country and knows_country(assignee.country) else None
+    )
     return Calendar.from_definition(sla.calendars[name], timezone=timezone, country=country)
 
 

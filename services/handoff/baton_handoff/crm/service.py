@@ -19,7 +19,7 @@ from baton_handoff.auth import Principal, authorize_lead, system_principal
 from baton_handoff.crm.delivery import CrmWake
 from baton_handoff.crm.exceptions import InvalidRejection, NoEligibleRep
 from baton_handoff.crm.schemas import Disqualify, FirstResponse, Reassign, Recycle, RejectLead, StageUpdate
-from baton_handoff.leads.exceptions import IllegalTransition, NotTheAssignedRep
+from baton_handoff.leads.exceptions import IllegalTransition, NoResponseYet, NotTheAssignedRep
 from baton_handoff.leads.service import Change, get_lead_or_404, record_sla_event, transition
 from baton_handoff.models import Assignment, Lead
 from baton_handoff.routing.rules import ineligibility
@@ -154,7 +154,7 @@ async def record_first_response(
     lead = await _locked(session, lead_id, principal)
     state = LeadState(lead.state)
     if state not in POST_ASSIGNMENT:
-        raise IllegalTransition(lead_id=lead_id, current=state, to=LeadState.SAL)  # no response before assignment
+        raise NoResponseYet(lead_id=lead_id, current=state)
     if lead.first_response_at is not None and lead.first_response_at <= body.occurred_at:
         return lead
     lead.first_response_at = body.occurred_at

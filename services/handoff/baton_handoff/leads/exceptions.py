@@ -22,6 +22,20 @@ class IllegalTransition(Problem):
         )
 
 
+class NoResponseYet(Problem):
+    """A first response reported for a lead no rep holds: nobody could have responded to it yet."""
+
+    status = 409
+    title = "Lead not assigned"
+    type = "https://baton.dev/problems/not-assigned"
+
+    def __init__(self, *, lead_id: str, current: LeadState) -> None:
+        super().__init__(
+            f"lead {lead_id!r} is {current.value}; a first response is recorded once a rep holds it",
+            extra={"current_state": current.value},
+        )
+
+
 class NotTheAssignedRep(Problem):
     status = 409
     title = "Lead is assigned to another rep"

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from baton_contracts.definitions.base import CountryCode, TimeZoneName
 from baton_contracts.definitions.routing import WorkingHours
 
 Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
@@ -51,24 +52,14 @@ class RepWrite(BaseModel):
     team_id: Id = "default"
     weight: float = Field(default=1.0, gt=0, le=100)
     active: bool = True
-    timezone: str = Field(default="UTC", max_length=64)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    timezone: TimeZoneName = "UTC"
+    country: CountryCode | None = Field(default=None, description="ISO country of the rep's holidays.")
     calendar: str | None = Field(default=None, max_length=100)
     manager_id: str | None = Field(default=None, max_length=100)
     daily_cap: int | None = Field(default=None, ge=1, le=100_000)
     weekly_cap: int | None = Field(default=None, ge=1, le=1_000_000)
     working_hours: WorkingHours | None = None
     out_of_office: list[OutOfOffice] = Field(default_factory=list, max_length=100)
-
-    @model_validator(mode="after")
-    def _known_timezone(self) -> RepWrite:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from error
-        return self
 
 
 class RepRead(RepWrite):
