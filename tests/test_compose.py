@@ -69,18 +69,35 @@ def _settings_class(service: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-_VAR = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?-)(?P<default>[^}]*))?\}|\$(?P<bare>\w+)")
+_VAR = re.compile(r"\$\$|\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<default>[^}]*))?\}|\$(?P<bare>\w+)")
+OPERATOR_SET = {"BATON_ADMIN_API_KEY": "k" * 24, "GRAFANA_ADMIN_PASSWORD": "a-password"}
+"""What an operator sets for each `${NAME:?message}` the stack requires: the shortest value its message allows."""
 
 
 def _interpolate(value: str) -> str:
-    """Compose's `${NAME:-default}` interpolation, as `docker compose` would see it with NAME unset."""
+    """Compose's interpolation as `docker compose` would see it: `${NAME:-default}` with NAME unset, and a
+    required `${NAME:?message}` as the operator sets it (`OPERATOR_SET`)."""
 
     def sub(m: re.Match[str]) -> str:
         if m.group(0) == "$$":
             return "$"
+        if (m.group("op") or "").endswith("?"):
+            return OPERATOR_SET[m.group("name")]
         return m.group("default") or ""
 
     return _VAR.sub(sub, value)
+
+
+def test_each_required_variable_says_what_it_needs(compose: dict[str, Any]) -> None:
+    required = {
+        m.group("name"): m.group("default")
+        for svc in compose["services"].values()
+        for value in (svc.get("environment") or {}).values()
+        for m in _VAR.finditer(str(value))
+        if (m.group("op") or "").endswith("?")
+    }
+    assert set(required) == set(OPERATOR_SET)
+    assert "24" in required["BATON_ADMIN_API_KEY"]  # HandoffSettings.admin_api_key's minimum length
 
 
 def _environment(svc: dict[str, Any]) -> dict[str, str | None]:

@@ -59,6 +59,11 @@ class _Batch(Generic[T]):
     started: float
 
 
+INVALID, HANDLER_FAILED = "invalid", "handler_failed"
+DEAD_LETTER_REASONS = (INVALID, HANDLER_FAILED)
+"""Why a record was dead-lettered: it did not decode, or its handler kept failing."""
+
+
 class StopRequested(Exception):
     """Raised inside the runner to abandon an unapplied batch when asked to stop."""
 
@@ -328,9 +333,7 @@ class ConsumerRunner(Generic[T]):
             try:
                 decoded.append((record, self.decode(record.value)))
             except Exception as error:  # decoding is pure: whatever it raises (a bug too), this record cannot be used
-                await self._with_infra_retry(
-                    stop, functools.partial(self._dead_letter, record, error, reason="invalid")
-                )
+                await self._with_infra_retry(stop, functools.partial(self._dead_letter, record, error, reason=INVALID))
         return _Batch(decoded, await self._prepared([item for _, item in decoded]), started)
 
     async def _prepared(self, items: list[T]) -> Any:
@@ -403,7 +406,7 @@ class ConsumerRunner(Generic[T]):
                         exc_info=True,
                     )
                     await self._with_infra_retry(
-                        stop, functools.partial(self._dead_letter, record, error, reason="handler_failed")
+                        stop, functools.partial(self._dead_letter, record, error, reason=HANDLER_FAILED)
                     )
                     return
                 await sleep_or_stop(stop, 0.05 * attempt)

@@ -38,7 +38,11 @@ class KitMetrics:
             "Time the consumer waited for records to arrive (nothing buffered): how far it is from busy.",
         )
         self.outbox_published = Counter(f"{prefix}_outbox_published_total", "Outbox rows published.", ["topic"])
-        self.outbox_pending = Gauge(f"{prefix}_outbox_pending", "Outbox rows seen unsent at the last relay pass.")
+        self.outbox_pending = Gauge(
+            f"{prefix}_outbox_pending",
+            "Outbox rows seen unsent at this instance's last relay pass: at most OUTBOX_BATCH_SIZE (a larger "
+            "backlog reads as that), 0 on an instance while another one relays the database's outbox.",
+        )
 
 
 @cache

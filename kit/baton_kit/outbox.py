@@ -205,6 +205,7 @@ class OutboxRelay:
         async with transaction(self.sessions) as session:
             got_lock = await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(self.lock_key)))
             if not got_lock:
+                self.metrics.outbox_pending.set(0)  # another instance relays this database's outbox
                 return 0
             rows = await self._oldest(session)
             await self._publish(rows)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from baton_kit.aio import sleep_or_stop
 from baton_kit.clock import Clock
-from baton_kit.consumer import ConsumerConfig, ConsumerRunner, Handler
+from baton_kit.consumer import DEAD_LETTER_REASONS, ConsumerConfig, ConsumerRunner, Handler
 from baton_kit.db import SqliteCheckpointer, create_engine, ping, session_factory, sqlite_file
 from baton_kit.inbox import Inbox
 from baton_kit.logging import configure_logging
@@ -135,6 +135,9 @@ class Runtime:
             on_rebalance=on_rebalance,
             prepare=prepare,
         )
+        for topic in topics:  # every series at 0 from the start: an alert on `increase(...) > 0` sees the first one
+            for reason in DEAD_LETTER_REASONS:
+                self.metrics.records_dead_lettered.labels(topic=topic, reason=reason)
         self.consumers.append(runner)
         self.workers.start(f"consumer:{group_id}", runner.run)
         return runner

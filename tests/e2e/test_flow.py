@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from support.kafka import read_topic
 from support.waits import eventually
 from webhooks import START, event, send
@@ -29,6 +30,17 @@ async def lead_state(client: httpx.AsyncClient, lead_id: str) -> str | None:
     return response.json()["state"] if response.status_code == 200 else None
 
 
+async def zero_series(client: httpx.AsyncClient) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
+    """The counter series a service exposes at 0, as (name, sorted labels)."""
+    text = (await client.get("/metrics")).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if family.type == "counter" and sample.name.endswith("_total") and sample.value == 0
+    }
+
+
 async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(start_stack) -> None:  # type: ignore[no-untyped-def]
     # A 3-second acceptance target: the lead left waiting breaches, the accepted one is met.
     stack = start_stack(definitions={"sla": {"acceptance": {"name": "fast-acceptance", "target_seconds": 3}}}, env=KEYS)
@@ -37,6 +49,20 @@ async def test_qualified_lead_is_assigned_accepted_and_its_sla_clocks_close(star
         httpx.AsyncClient(base_url=stack.sla.url) as sla,
         httpx.AsyncClient(base_url=stack.scoring.url) as scoring,
     ):
+        # Before anything happens, the series the alerts watch with `increase(...) > 0` are there at 0:
+        # a series born at 1 would hide the first dead letter or failed page after a start.
+        assert await zero_series(handoff) >= {
+            ("baton_handoff_routing_queued_total", ()),
+            ("baton_handoff_crm_webhooks_total", (("outcome", "failed"),)),
+            ("baton_handoff_records_dead_lettered_total", (("reason", "invalid"), ("topic", "lead.scored"))),
+        }
+        assert await zero_series(scoring) >= {
+            ("baton_scoring_records_dead_lettered_total", (("reason", "handler_failed"), ("topic", "lead.engagement"))),
+        }
+        assert await zero_series(sla) >= {
+            ("baton_sla_monitor_alert_deliveries_total", (("channel", "pagerduty"), ("outcome", "dead"))),
+            ("baton_sla_monitor_records_dead_lettered_total", (("reason", "invalid"), ("topic", "lead.lifecycle"))),
+        }
         response = await send(
             handoff,
             [

@@ -18,7 +18,7 @@ from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_handoff import SERVICE
 from baton_handoff.auth import store_bootstrap_key
 from baton_handoff.crm.deliveries import router as deliveries_router
-from baton_handoff.crm.delivery import CrmWebhookSender
+from baton_handoff.crm.delivery import CrmWebhookSender, delivery_metrics
 from baton_handoff.crm.endpoints import router as crm_router
 from baton_handoff.crm.service import apply_sla_events
 from baton_handoff.definitions.endpoints import router as definitions_router
@@ -29,7 +29,7 @@ from baton_handoff.qualification.service import apply_lead_scored
 from baton_handoff.reports.endpoints import router as reports_router
 from baton_handoff.routing.endpoints import keys_router
 from baton_handoff.routing.endpoints import router as routing_router
-from baton_handoff.routing.service import drain_queue, seed_roster
+from baton_handoff.routing.service import drain_queue, routing_metrics, seed_roster
 from baton_handoff.settings import HandoffSettings
 from baton_handoff.webhooks.endpoints import install_ingestion
 from baton_kit.aio import sleep_or_stop
@@ -92,6 +92,7 @@ def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> Fast
             service=SERVICE, settings=settings, clock=clock, metadata=Base.metadata, migrations=MIGRATIONS
         ) as runtime:
             app.state.runtime = runtime
+            routing_metrics(), delivery_metrics()  # registered at start: their series read 0 before any event
             sender = crm_sender(settings, sessions=runtime.sessions, clock=clock)
             crm_webhook = app.state.crm_webhook = sender.wake if sender is not None else None
             for warning in definitions.definitions.warnings():

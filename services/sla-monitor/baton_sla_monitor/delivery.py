@@ -42,6 +42,10 @@ DELIVERIES = Counter(
     "Alert delivery attempts by channel and outcome (sent, retry, dead, skipped).",
     ["channel", "outcome"],
 )
+CHANNELS = ("pagerduty", "alertmanager", "slack", "webhook")
+for _channel in CHANNELS:  # every series at 0 from the start: an alert on `increase(...) > 0` sees the first one
+    for _outcome in ("sent", "retry", "dead", "skipped"):
+        DELIVERIES.labels(channel=_channel, outcome=_outcome)
 DELIVERY_SECONDS = Histogram(
     "baton_sla_monitor_alert_delivery_seconds",
     "Time of one delivery attempt.",

@@ -83,7 +83,8 @@ REASSIGNS_REQUESTED = Counter(
 )
 CLOCKS_MET = Counter(
     "baton_sla_monitor_clocks_met_total",
-    "Clocks stopped by the lead being handled; late=true when after the due time. Attainment is met{late=false} / met.",
+    "Clocks stopped by the lead being handled; late=true when after the due time (also counted in breached). "
+    "Attainment is met{late=false} / (met{late=false} + breached).",
     ["kind", "policy", "late"],
 )
 _TIME_BUCKETS = (30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400, 172800, 604800)

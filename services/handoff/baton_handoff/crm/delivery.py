@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -68,6 +68,9 @@ RECORDED = (
 """The columns recording an answer reads and writes."""
 
 
+CrmOutcome = Literal["delivered", "retry", "failed"]
+
+
 @dataclass(frozen=True)
 class DeliveryMetrics:
     attempts: Counter
@@ -76,8 +79,12 @@ class DeliveryMetrics:
 
 @cache
 def delivery_metrics() -> DeliveryMetrics:
+    """Registered once; every outcome's series starts at 0, so an alert on `increase(...) > 0` sees the first."""
+    attempts = Counter("baton_handoff_crm_webhooks_total", "Outbound CRM webhook attempts.", ["outcome"])
+    for outcome in get_args(CrmOutcome):
+        attempts.labels(outcome=outcome)
     return DeliveryMetrics(
-        attempts=Counter("baton_handoff_crm_webhooks_total", "Outbound CRM webhook attempts.", ["outcome"]),
+        attempts=attempts,
         seconds=Histogram(
             "baton_handoff_crm_webhook_delivery_seconds",
             "Speed to the CRM: from the commit that queued a delivery (the assignment's) to the CRM's 2xx.",
@@ -93,7 +100,7 @@ def delivery_metrics() -> DeliveryMetrics:
 
 @dataclass(frozen=True)
 class Verdict:
-    outcome: Literal["delivered", "retry", "failed"]
+    outcome: CrmOutcome
     error: str | None = None
     wait: timedelta | None = None
     """Until the next try, for `retry`."""

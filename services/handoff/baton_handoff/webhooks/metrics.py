@@ -14,8 +14,9 @@ FORMATS = frozenset({"generic", "hubspot", "segment", "marketo", "standard", "cl
 
 WEBHOOK_RESPONSES = Counter(
     "baton_handoff_webhook_responses_total",
-    "Webhook calls answered, by format and HTTP status: 202 stored; 401/400 a signature or timestamp a sender "
-    "got wrong; 413/415/422 a body refused; 429 rate-limited; 503 storage unavailable (the sender retries).",
+    "Webhook calls answered, by format and HTTP status: 202 stored; 401 a signature or API key a sender got "
+    "wrong; 400 malformed JSON, too deep a body or a stale timestamp; 413/415/422 a body refused; 429 "
+    "rate-limited; 503 storage unavailable (the sender retries).",
     ["format", "status"],
 )
 WEBHOOK_EVENTS = Counter(
