@@ -220,6 +220,28 @@ async def test_signed_hubspot_batch_is_stored_once_and_a_replayed_delivery_has_n
     assert len(handoff.committed) == rows  # the retry committed nothing new
 
 
+async def test_an_ingest_key_cannot_send_events_in_a_signed_sources_name(handoff: Handoff) -> None:
+    """Else it could store events as HubSpot (or a signed Standard Webhooks source) and, by using the
+    real events' ids first, make the genuine signed ones duplicates."""
+    body = fixture("hubspot_batch.json")
+    event_id = str(json.loads(body)[0]["eventId"])
+    spoofed = {"external_id": event_id, "lead_id": "hubspot-62515-10451", "activity": "demo_request"}
+    answers = [
+        await handoff.client.post(
+            "/v1/webhooks/generic",
+            headers=AUTH,
+            json={"source": source, "events": [{**spoofed, "occurred_at": "2026-11-23T09:00:00Z"}]},
+        )
+        for source in ("hubspot", "forms-app", "segment")
+    ]
+    genuine = await handoff.hubspot(body)
+    for answer in answers:
+        assert assert_problem(answer, 422)["type"].endswith("/reserved-source")
+        assert answer.json()["field"] == "source"
+    assert genuine.status_code == 202
+    assert (genuine.json()["accepted"], genuine.json()["duplicates"]) == (6, 0)
+
+
 async def test_hubspot_refuses_a_bad_signature_401_and_a_stale_one_400_and_stores_nothing(handoff: Handoff) -> None:
     body = fixture("hubspot_batch.json")
     forged = await handoff.hubspot(body, secret="not-the-client-secret")

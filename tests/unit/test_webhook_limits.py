@@ -15,7 +15,13 @@ from baton_handoff.webhooks.limits import TokenBuckets, json_depth
         (b'{"a": [1, {"b": []}]}', 4),
         (b'{"a": "[[[[{{{{"}', 1),  # brackets inside strings do not count
         (b'{"a": "quote \\" then [[[["}', 1),  # nor after an escaped quote
+        (b'{"a": "backslash \\\\", "b": [[1]]}', 3),  # an escaped backslash does not escape the quote
+        (b'{"a": "\\\\\\" [ still a string"}', 1),  # an escaped backslash, then an escaped quote
         (b"[" * 5000 + b"]" * 5000, 5000),
+        # Unterminated strings full of escaped quotes: what a quadratic scanner takes minutes over (1 MB,
+        # the body limit), sent before any key is checked. Not JSON; the parser refuses it after this.
+        (b'"' + b'\\"' * 500_000, 0),
+        (b"[" * 10 + b'"' + b'\\"' * 500_000, 10),
     ],
 )
 def test_json_depth_counts_nesting_outside_strings(raw: bytes, depth: int) -> None:

@@ -79,6 +79,7 @@ def test_hubspot_v3_signs_the_decoded_uri() -> None:
         ({"signature": None}, "missing X-HubSpot-Signature-v3"),
         ({"timestamp": None}, "missing X-HubSpot-Request-Timestamp"),
         ({"timestamp": "yesterday"}, "not an integer"),
+        ({"signature": "\xe9t\xe9"}, "does not match"),  # any Latin-1 text a header can carry
     ],
 )
 def test_hubspot_v3_refuses_a_tampered_or_incomplete_request(change: dict[str, object], message: str) -> None:
@@ -148,6 +149,7 @@ def test_standard_webhooks_accepts_any_listed_signature_from_any_active_secret_d
         ({"msg_id": "msg_other"}, "does not match"),
         ({"msg_id": None}, "missing webhook-id"),
         ({"signature": "v1a,ZWQyNTUxOQ=="}, "no v1 entry"),
+        ({"signature": "v1,\xe9"}, "does not match"),  # any Latin-1 text a header can carry
         ({"timestamp": None}, "missing webhook-timestamp"),
     ],
 )

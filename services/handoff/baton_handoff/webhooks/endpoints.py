@@ -23,6 +23,7 @@ from baton_handoff.webhooks import examples
 from baton_handoff.webhooks.exceptions import (
     InvalidSignature,
     RateLimited,
+    ReservedSource,
     StaleTimestamp,
     TooManyEvents,
     UnknownSource,
@@ -72,6 +73,15 @@ class Ingestion:
 
     def mapping(self, source: str, *, default: str) -> SourceMapping:
         return self.mappings.sources.get(source) or self.mappings.sources[default]
+
+    def check_generic_source(self, source: str) -> None:
+        """Refuse a generic call in the name of a signed source or of another format: an `ingest` key
+        could otherwise store events as that source and, with its ids, make the real ones duplicates."""
+        if source in (HUBSPOT, SEGMENT, MARKETO) or source in self.secrets:
+            where = "a signed source" if source in self.secrets or source == HUBSPOT else "another endpoint's format"
+            raise ReservedSource(
+                f"source {source!r} is {where}: send its events to its own endpoint", extra={"field": "source"}
+            )
 
     def secrets_of(self, source: str) -> list[str]:
         secrets = self.secrets.get(source)
@@ -209,7 +219,10 @@ def _body(content_type: str, schema: dict[str, Any], example: Any) -> dict[str, 
     description="Stored durably before the 202; replaying an event (same `source` + `external_id`) has no second "
     "effect and is counted in `duplicates`. 503 with `Retry-After` when storage is unavailable: retry. "
     "Needs an API key with the `ingest` scope; rate-limited per key.",
-    responses={**KEYED_ERRORS, 422: {"description": "Invalid body; `errors` names each field"}},
+    responses={
+        **KEYED_ERRORS,
+        422: {"description": "Invalid body (`errors` names each field), or a `source` reserved for its own endpoint"},
+    },
 )
 async def ingest_generic(
     body: GenericWebhook, request: Request, principal: IngestKey, session: DbSession, runtime: RuntimeDep
@@ -218,6 +231,7 @@ async def ingest_generic(
     state.limit(f"key:{principal.key_id}", runtime)
     if len(body.events) > state.max_events:
         raise TooManyEvents(f"{len(body.events)} events in one call; the limit is {state.max_events}")
+    state.check_generic_source(body.source)
     result = await ingest(
         session, source=body.source, events=generic_events(body.events), outbox=runtime.outbox, now=runtime.clock.now()
     )

@@ -27,6 +27,15 @@ class UnknownSource(Problem):
     type = PROBLEMS + "unknown-source"
 
 
+class ReservedSource(Problem):
+    """A generic call naming a source that arrives through its own endpoint (signed, or a named
+    format): its events, and the ids that de-duplicate them, are that endpoint's alone."""
+
+    status = 422
+    title = "Source reserved for its own endpoint"
+    type = PROBLEMS + "reserved-source"
+
+
 class BodyTooLarge(Problem):
     status = 413
     title = "Request body too large"

@@ -16,32 +16,34 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import accumulate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from baton_handoff.webhooks.exceptions import BodyTooLarge, TooDeep
 from baton_kit.http import Problem, problem_response
 
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKETS = re.compile(rb"[\[\]{}]")
+_STRINGS = re.compile(rb'"[^"]*"')
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_DEPTH_CHANGE = [0] * 256
+_DEPTH_CHANGE[ord("[")] = _DEPTH_CHANGE[ord("{")] = 1
+_DEPTH_CHANGE[ord("]")] = _DEPTH_CHANGE[ord("}")] = -1
 
 
 def json_depth(raw: bytes, *, stop_above: int | None = None) -> int:
-    """The deepest nesting of arrays/objects in `raw` (0 for a scalar), without parsing it.
+    """The deepest nesting of arrays/objects in `raw` (0 for a scalar), without parsing it; brackets
+    inside strings do not count. With `stop_above`, a deeper document reads as `stop_above + 1`.
 
-    Brackets inside strings do not count. Stops counting once above `stop_above`.
+    Linear in the size, whatever the bytes: this runs on every webhook call before any key or
+    signature is checked. Escapes go first (an escaped backslash, then an escaped quote, left to
+    right as JSON reads them), so every quote left opens or closes a string and `"[^"]*"` finds the
+    strings in one pass. (The usual pattern for strings with escapes is retried from every quote of
+    an unterminated string: `"\\"\\"\\"…` took 12 s for 64 kB, quadratic in the size.)
     """
-    depth = deepest = 0
-    for match in _BRACKETS.finditer(_STRINGS.sub(b'""', raw)):
-        if match.group() in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if stop_above is not None and deepest > stop_above:
-                    return deepest
-        else:
-            depth -= 1
-    return deepest
+    plain = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = _STRINGS.sub(b"", plain).translate(None, _NOT_BRACKETS)
+    deepest = max(0, max(accumulate(map(_DEPTH_CHANGE.__getitem__, brackets)), default=0))
+    return deepest if stop_above is None else min(deepest, stop_above + 1)
 
 
 class WebhookLimits:

@@ -57,6 +57,12 @@ def hubspot_v3_signature(*, secret: str, method: str, uri: str, body: bytes, tim
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
+def _same(expected: str, offered: str) -> bool:
+    """Constant-time comparison of a computed signature with a header's. As bytes: `compare_digest`
+    refuses a `str` with a non-ASCII character, and a header can hold any Latin-1 text."""
+    return hmac.compare_digest(expected.encode(), offered.encode())
+
+
 def verify_hubspot_v3(
     *,
     secrets: Sequence[str],
@@ -79,9 +85,7 @@ def verify_hubspot_v3(
     signed_at = _parse_epoch(timestamp, header="X-HubSpot-Request-Timestamp", millis=True)
     assert timestamp is not None
     if not any(
-        hmac.compare_digest(
-            hubspot_v3_signature(secret=secret, method=method, uri=uri, body=body, timestamp=timestamp), signature
-        )
+        _same(hubspot_v3_signature(secret=secret, method=method, uri=uri, body=body, timestamp=timestamp), signature)
         for secret in secrets
     ):
         raise SignatureError("X-HubSpot-Signature-v3 does not match any active secret")
@@ -116,6 +120,6 @@ def verify_standard_webhooks(
         standard_webhooks_signature(secret=secret, msg_id=msg_id, timestamp=timestamp, body=body).removeprefix("v1,")
         for secret in secrets
     ]
-    if not any(hmac.compare_digest(e, o) for e in expected for o in offered):
+    if not any(_same(e, o) for e in expected for o in offered):
         raise SignatureError("webhook-signature does not match any active secret")
     _check_time(signed_at, now, tolerance)
