@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import update
+from sqlalchemy import select, update
 from test_handoff_harness import ICP_PROFILE, T0, Handoff, running_handoff, scored
 
-from baton_handoff.models import Lead
+from baton_handoff.models import IdempotencyRecord, Lead
 from baton_kit.db import transaction
 
 
@@ -282,8 +282,14 @@ async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
     assert created.status_code == 201, created.text
     key = created.json()["key"]
     as_rep = {"Authorization": f"Bearer {key}"}
-    assert (await handoff.client.get("/v1/leads/lead-13", headers=as_rep)).status_code == 403
-    assert (await handoff.client.post("/v1/leads/lead-13/accept", json={}, headers=as_rep)).status_code == 403
+    # Another rep's lead answers as one that does not exist: lead ids derive from emails, and a 403
+    # would tell a rep's key that a person is in the system.
+    for lead_id in ("lead-13", "lead-nobody"):
+        read = await handoff.client.get(f"/v1/leads/{lead_id}", headers=as_rep)
+        accept = await handoff.client.post(f"/v1/leads/{lead_id}/accept", json={}, headers=as_rep)
+        assert [(r.status_code, r.json()["detail"]) for r in (read, accept)] == [(404, f"no lead '{lead_id}'")] * 2
+    unbound = await handoff.client.post("/v1/api-keys", json={"name": "e", "scopes": ["read"], "rep_id": ""})
+    assert unbound.status_code == 422  # an empty binding would read as none: a key that sees every lead
     listed = (await handoff.client.get("/v1/leads", headers=as_rep)).json()
     assert {item["rep_id"] for item in listed["items"]} == {mine}
     assert (await handoff.client.post("/v1/leads/lead-12/accept", json={}, headers=as_rep)).status_code == 200
@@ -295,6 +301,21 @@ async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:
     revoked = await handoff.client.post(f"/v1/api-keys/{created.json()['key_id']}/revoke")
     assert revoked.status_code == 200
     assert (await handoff.client.get("/v1/leads/lead-12", headers=as_rep)).status_code == 401
+
+
+async def test_a_revoked_bootstrap_admin_key_stays_revoked_after_a_restart_until_a_new_one_is_set(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    same = {"database_url": database_url, "kafka_bootstrap": kafka_bootstrap, "tmp_path": tmp_path}
+    async with running_handoff(**same) as first:
+        assert (await first.client.post("/v1/api-keys/bootstrap-admin/revoke")).status_code == 200
+    async with running_handoff(**same) as restarted:
+        still_revoked = await restarted.client.get("/v1/api-keys")
+    new_key = "bk_admin_" + "n" * 32
+    async with running_handoff(**same, env={"admin_api_key": new_key}) as rotated:
+        with_new = await rotated.client.get("/v1/api-keys", headers={"Authorization": f"Bearer {new_key}"})
+    assert still_revoked.status_code == 401
+    assert with_new.status_code == 200
 
 
 async def _funnel(handoff: Handoff) -> Counter[tuple[str, ...]]:
@@ -381,6 +402,17 @@ async def test_acceptance_report_groups_sales_decisions_by_how_the_lead_qualifie
     as_rep = {"Authorization": f"Bearer {mine.json()['key']}"}
     own = (await handoff.client.get("/v1/reports/acceptance", params={"group_by": "rep"}, headers=as_rep)).json()
     assert [row["group"] for row in own["rows"]] == [lead["rep_id"]]
+
+    # A team's key counts what its reps decided, even for a lead that has since moved to another team.
+    async with transaction(handoff.app.state.runtime.sessions) as session:
+        await session.execute(update(Lead).where(Lead.lead_id == "rep-a1").values(team_id="emea"))
+    decided = {}
+    for team in (lead["team_id"], "emea"):
+        created = await handoff.client.post("/v1/api-keys", json={"name": team, "scopes": ["read"], "team_id": team})
+        as_team = {"Authorization": f"Bearer {created.json()['key']}"}
+        report = await handoff.client.get("/v1/reports/acceptance", params={"group_by": "rep"}, headers=as_team)
+        decided[team] = report.json()["total"]["decided"] if report.json()["total"] else 0
+    assert decided == {lead["team_id"]: 5, "emea": 0}
 
     earlier = await handoff.client.get("/v1/reports/acceptance", params={"until": "2026-01-01T00:00:00Z"})
     assert earlier.json()["rows"] == [] and earlier.json()["total"] is None
@@ -487,8 +519,12 @@ async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first
     body = {"name": "crm sync", "scopes": ["crm"]}
     first = await handoff.client.post("/v1/api-keys", json=body, headers=headers)
     replay = await handoff.client.post("/v1/api-keys", json=body, headers=headers)
+    async with transaction(handoff.app.state.runtime.sessions) as session:
+        kept = (await session.execute(select(IdempotencyRecord.body))).scalars().all()
     assert (first.status_code, replay.status_code) == (201, 201), first.text
-    assert replay.json() == first.json()
+    assert first.json()["key"].startswith("bk_")
+    assert replay.json() == {**first.json(), "key": None}  # the same key's record; its secret is shown once
+    assert first.json()["key"] not in json.dumps(kept)  # nor kept for replays
     assert replay.headers["idempotent-replayed"] == "true"
     keys = (await handoff.client.get("/v1/api-keys")).json()
     assert [k["name"] for k in keys].count("crm sync") == 1

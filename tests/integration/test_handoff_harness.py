@@ -136,9 +136,8 @@ async def running_handoff(
         # A short session: the embedded broker answers a group join after about half of it, and a
         # test's shutdown waits for a join in flight.
         kafka_session_timeout_ms=2_000,
-        admin_api_key=ADMIN_KEY,
         definitions_path=write_definitions(tmp_path / "definitions.yaml", definitions or {}),
-        **(env or {}),
+        **{"admin_api_key": ADMIN_KEY, **(env or {})},
     )
     clock = FrozenClock(T0)
     app = create_app(settings, clock=clock)

@@ -442,6 +442,7 @@ async def test_limits_and_errors_are_problem_json_naming_the_field(database_url:
         kafka_bootstrap,
         webhook_max_body_bytes=4096,
         webhook_max_json_depth=8,
+        api_max_body_bytes=8192,
         max_webhook_events=3,
         webhook_rate_per_second=0.01,
         webhook_rate_burst=8,
@@ -450,6 +451,14 @@ async def test_limits_and_errors_are_problem_json_naming_the_field(database_url:
             "/v1/webhooks/segment", content=b"{" + b" " * 5000 + b"}", headers={"content-type": "application/json"}
         )
         assert assert_problem(declared, 413)["field"] == "body"
+        # Every other route has limits too, applied before the key is checked or the body parsed.
+        nobody = {"Authorization": "", "content-type": "application/json"}
+        big = await handoff.client.post(
+            "/v1/leads/l/accept", content=b'{"note": "' + b"x" * 9000 + b'"}', headers=nobody
+        )
+        deep_put = await handoff.client.put("/v1/reps/r", content=b"[" * 1000 + b"]" * 1000, headers=nobody)
+        assert assert_problem(big, 413)["limit_bytes"] == 8192
+        assert assert_problem(deep_put, 400)["field"] == "body"
 
         async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: refused once past the limit
             for _ in range(100):

@@ -100,8 +100,9 @@ def create_app(settings: HandoffSettings, *, clock: Clock | None = None) -> Fast
             async with transaction(runtime.sessions) as session:
                 await seed_roster(session, definitions=definitions, now=clock.now())
                 await record_version(session, definitions, now=clock.now())
-                if settings.admin_api_key is not None:
-                    await store_bootstrap_key(session, settings.admin_api_key.get_secret_value(), now=clock.now())
+                admin_key = settings.admin_api_key
+                if admin_key and not await store_bootstrap_key(session, admin_key.get_secret_value(), now=clock.now()):
+                    log.warning("ADMIN_API_KEY was revoked through the API and stays revoked: set a new one")
 
             async def handle(session: AsyncSession, events: list[CloudEvent[Any]]) -> None:
                 await apply_lead_scored(

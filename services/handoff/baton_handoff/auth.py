@@ -17,6 +17,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from baton_handoff.leads.exceptions import LeadNotFound
 from baton_handoff.models import ApiKey, Lead
 from baton_kit.http import Problem
 
@@ -107,15 +108,19 @@ def require_scope(principal: Principal, scope: Scope) -> Principal:
 
 
 def authorize_lead(principal: Principal, lead: Lead) -> None:
-    """A rep-bound key acts only on leads assigned to that rep; a team-bound key on its team's leads."""
-    if principal.rep_id is not None and lead.rep_id != principal.rep_id:
-        raise Forbidden(f"lead {lead.lead_id!r} is not assigned to {principal.rep_id!r}")
-    if principal.team_id is not None and lead.team_id != principal.team_id:
-        raise Forbidden(f"lead {lead.lead_id!r} is not in team {principal.team_id!r}")
+    """A rep-bound key acts only on leads assigned to that rep; a team-bound key on its team's leads.
+
+    Another's lead answers exactly as a lead that does not exist: lead ids derive from email
+    addresses, so a different answer would tell a bound key whether a person is in the system."""
+    if (principal.rep_id is not None and lead.rep_id != principal.rep_id) or (
+        principal.team_id is not None and lead.team_id != principal.team_id
+    ):
+        raise LeadNotFound(f"no lead {lead.lead_id!r}")
 
 
-async def store_bootstrap_key(session: AsyncSession, secret: str, *, now: datetime) -> None:
-    """Store (or rotate) the bootstrap admin key from settings."""
+async def store_bootstrap_key(session: AsyncSession, secret: str, *, now: datetime) -> bool:
+    """Store (or rotate) the bootstrap admin key from settings; False when that very key was revoked
+    through the API, which a restart does not undo (a leaked key stays out until a new one is set)."""
     row = await session.get(ApiKey, BOOTSTRAP_KEY_ID)
     if row is None:
         session.add(
@@ -127,6 +132,9 @@ async def store_bootstrap_key(session: AsyncSession, secret: str, *, now: dateti
                 created_at=now,
             )
         )
-    elif row.secret_hash != hash_secret(secret) or row.revoked_at is not None:
+    elif row.secret_hash != hash_secret(secret):  # a new key in settings: it replaces the old, revoked or not
         row.secret_hash = hash_secret(secret)
         row.revoked_at = None
+    elif row.revoked_at is not None:
+        return False
+    return True

@@ -20,7 +20,15 @@ class HandoffSettings(ServiceSettings):
         default=None, description="Per-source payload mappings YAML; the packaged `webhooks/mappings.yaml` when unset."
     )
     webhook_max_body_bytes: int = Field(default=1_048_576, ge=1_024, le=67_108_864, description="413 above this.")
-    webhook_max_json_depth: int = Field(default=32, ge=4, le=512, description="400 when nested deeper.")
+    webhook_max_json_depth: int = Field(
+        default=32, ge=4, le=512, description="400 when a request body (any route's) is nested deeper."
+    )
+    api_max_body_bytes: int = Field(
+        default=4_194_304,
+        ge=1_024,
+        le=67_108_864,
+        description="413 above this for the API's other routes (an accounts import of 10,000 rows fits).",
+    )
     webhook_rate_per_second: float = Field(
         default=1_000.0, gt=0, description="Calls per second per source or API key (token bucket, per process)."
     )

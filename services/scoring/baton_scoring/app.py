@@ -82,7 +82,8 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
             "Lead scores and their explanations. Scores are computed from `lead.engagement` (engagement and "
             "profile events) under the shared definitions: ICP fit (never decays), engagement points with "
             "per-rule half-lives and caps, demand state, and the lead's account. Every score names the "
-            "definitions version it used."
+            "definitions version it used. An internal API with no authentication: keep it on a private "
+            "network; CRMs and reps read leads through the handoff's API."
         ),
     )
     install_problem_handlers(app)

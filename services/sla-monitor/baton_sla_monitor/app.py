@@ -90,7 +90,8 @@ def create_app(settings: SlaMonitorSettings, *, clock: Clock | None = None) -> F
         title="Baton SLA monitor",
         version="0.1.0",
         lifespan=lifespan,
-        description="SLA clocks started and stopped by `lead.lifecycle`; breaches and outcomes on `sla.events`.",
+        description="SLA clocks started and stopped by `lead.lifecycle`; breaches and outcomes on `sla.events`. "
+        "An internal API with no authentication: keep it on a private network.",
     )
     install_problem_handlers(app)
     add_ops_routes(app, readiness=lambda: app.state.runtime.readiness())

@@ -45,6 +45,7 @@ async def idempotent_request(
     now: datetime,
     run: Callable[[], Awaitable[BaseModel]],
     status_code: int = 200,
+    kept: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JSONResponse:
     """`idempotent` for an HTTP write: the request's method, path and body are its fingerprint."""
     return await idempotent(
@@ -55,6 +56,7 @@ async def idempotent_request(
         now=now,
         run=run,
         status_code=status_code,
+        kept=kept,
     )
 
 
@@ -67,7 +69,10 @@ async def idempotent(
     now: datetime,
     run: Callable[[], Awaitable[BaseModel]],
     status_code: int = 200,
+    kept: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> JSONResponse:
+    """Run `run` once per (`scope`, `key`); a replay answers what the first call answered, as `kept`
+    (when given) leaves it to be stored: a secret shown once is not kept for replays."""
     if key is None:
         result = await run()
         return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
@@ -94,6 +99,6 @@ async def idempotent(
     await session.execute(
         update(IdempotencyRecord)
         .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-        .values(status_code=status_code, body=body)
+        .values(status_code=status_code, body=kept(body) if kept is not None else body)
     )
     return JSONResponse(body, status_code=status_code)

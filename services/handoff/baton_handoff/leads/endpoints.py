@@ -20,9 +20,11 @@ router = APIRouter(prefix="/v1/leads", tags=["leads"])
 
 AUTH: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},
-    403: {"description": "Key lacks the scope or the lead"},
+    403: {"description": "Key lacks the scope"},
 }
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such lead"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such lead, or (a rep- or team-bound key) not one of the key's leads"}
+}
 
 
 async def read_lead(session: AsyncSession, lead: Lead) -> LeadRead:

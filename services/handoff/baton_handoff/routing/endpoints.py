@@ -57,7 +57,12 @@ class _AdminWrite:
     key: str | None
 
     async def respond(
-        self, body: BaseModel | None, run: Callable[[], Awaitable[BaseModel]], *, status_code: int = 200
+        self,
+        body: BaseModel | None,
+        run: Callable[[], Awaitable[BaseModel]],
+        *,
+        status_code: int = 200,
+        kept: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> JSONResponse:
         return await idempotent_request(
             self.request,
@@ -68,6 +73,7 @@ class _AdminWrite:
             now=self.now,
             run=run,
             status_code=status_code,
+            kept=kept,
         )
 
 
@@ -303,7 +309,8 @@ async def create_key(body: ApiKeyCreate, write: AdminWrite) -> JSONResponse:
         await session.flush()
         return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(row).model_dump(), "key": secret})
 
-    return await write.respond(body, run, status_code=201)
+    # A replay (same Idempotency-Key) answers the same key's record without the secret: shown once.
+    return await write.respond(body, run, status_code=201, kept=lambda answer: {**answer, "key": None})
 
 
 @keys_router.post(

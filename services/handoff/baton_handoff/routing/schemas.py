@@ -133,8 +133,9 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=200)
     scopes: list[str] = Field(min_length=1, max_length=4, description="Any of ingest, crm, read, admin.")
-    rep_id: str | None = Field(default=None, max_length=100, description="Bind the key to one rep's leads.")
-    team_id: str | None = Field(default=None, max_length=100, description="Bind the key to one team's leads.")
+    # Ids, never empty: an empty binding would read as no binding, a key that sees every lead.
+    rep_id: Id | None = Field(default=None, description="Bind the key to one rep's leads.")
+    team_id: Id | None = Field(default=None, description="Bind the key to one team's leads.")
 
     @model_validator(mode="after")
     def _valid(self) -> ApiKeyCreate:
@@ -159,4 +160,8 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
-    key: str = Field(description="The key itself, shown once; only its hash is stored.")
+    key: str | None = Field(
+        description="The key itself, shown once; only its hash is stored. None when a request with the same "
+        "`Idempotency-Key` is replayed: the secret is not kept for replays (revoke the key and create another "
+        "if the first answer was lost)."
+    )

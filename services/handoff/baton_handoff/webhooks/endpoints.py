@@ -39,7 +39,7 @@ from baton_handoff.webhooks.formats import (
     segment_documents,
     standard_webhook_documents,
 )
-from baton_handoff.webhooks.limits import TokenBuckets, WebhookLimits
+from baton_handoff.webhooks.limits import BodyLimits, Limit, TokenBuckets
 from baton_handoff.webhooks.mapping import Mappings, SourceMapping, load_mappings
 from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses, webhook_format
 from baton_handoff.webhooks.schemas import GenericWebhook, IngestResult
@@ -96,7 +96,8 @@ class Ingestion:
 
 
 def install_ingestion(app: FastAPI, settings: HandoffSettings) -> None:
-    """Mount the webhook routes and their limits middleware; load and check the source mappings."""
+    """Mount the webhook routes and the body limits middleware (every route's); load and check the
+    source mappings."""
     mappings = load_mappings(settings.webhook_mappings_path)
     for required in (HUBSPOT, SEGMENT, MARKETO, "standard-webhooks", "cloudevents"):
         if required not in mappings.sources:
@@ -114,7 +115,11 @@ def install_ingestion(app: FastAPI, settings: HandoffSettings) -> None:
         public_base_url=settings.webhook_public_base_url,
     )
     app.add_middleware(
-        WebhookLimits, max_bytes=settings.webhook_max_body_bytes, max_depth=settings.webhook_max_json_depth
+        BodyLimits,
+        limits=[
+            Limit("/v1/webhooks/", settings.webhook_max_body_bytes, settings.webhook_max_json_depth),
+            Limit("/", settings.api_max_body_bytes, settings.webhook_max_json_depth),
+        ],
     )
     app.add_middleware(WebhookResponses)  # outermost: counts what the limits refuse too
     app.include_router(router)

@@ -27,7 +27,7 @@ Documents = list[tuple[str, str, Any]]  # (field path for errors, external id, d
 
 
 def parse_json(body: bytes) -> Any:
-    """Parse a body already checked for size and depth (`limits.WebhookLimits`)."""
+    """Parse a body already checked for size and depth (`limits.BodyLimits`)."""
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as error:

@@ -1,10 +1,12 @@
-"""Protective limits on webhook calls: body size (413), JSON nesting depth (400), rate per key (429).
+"""Protective limits on request bodies: size (413) and JSON nesting depth (400); on webhook calls also
+a rate per key (429).
 
-The size and depth limits run in an ASGI middleware in front of every `POST /v1/webhooks/…`,
-before any endpoint or parser sees the body: a declared `Content-Length` over the limit is refused
-without reading a byte, and a chunked body is refused as soon as it passes the limit (the rest is
-never read). The depth is measured on the raw bytes (brackets outside strings), so a deeply nested
-document never reaches a recursive parser.
+The size and depth limits run in an ASGI middleware in front of every request with a body (webhooks
+with their own size limit, every other route with the API's), before any endpoint, parser or key
+check sees the body: a declared `Content-Length` over the limit is refused without reading a byte,
+and a chunked body is refused as soon as it passes the limit (the rest is never read). The depth is
+measured on the raw bytes (brackets outside strings), so a deeply nested document never reaches a
+recursive parser.
 
 The rate limit is a token bucket per key (the source, or the API key once keys exist), kept **in
 memory per process**: with N replicas a key may get up to N times the rate. That is the documented
@@ -46,30 +48,40 @@ def json_depth(raw: bytes, *, stop_above: int | None = None) -> int:
     return deepest if stop_above is None else min(deepest, stop_above + 1)
 
 
-class WebhookLimits:
-    """ASGI middleware: size and depth limits for `POST` under `prefix`; other requests pass through."""
+@dataclass(frozen=True)
+class Limit:
+    """The body limits of the routes under `prefix`."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, max_depth: int, prefix: str = "/v1/webhooks/") -> None:
+    prefix: str
+    max_bytes: int
+    max_depth: int
+
+
+class BodyLimits:
+    """ASGI middleware: the size and depth limits of the first `Limit` whose prefix a request's path
+    starts with, for every method that carries a body; other requests pass through."""
+
+    def __init__(self, app: ASGIApp, *, limits: list[Limit]) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.max_depth = max_depth
-        self.prefix = prefix
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.prefix):
+        limit = None
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            limit = next((rule for rule in self.limits if scope["path"].startswith(rule.prefix)), None)
+        if limit is None:
             await self.app(scope, receive, send)
             return
         try:
-            body = await self._read(scope, receive)
+            body = await self._read(scope, receive, limit.max_bytes)
         except Problem as problem:
             await _respond(problem, scope, receive, send)
             return
         if body is None:  # the client went away
             return
-        depth = json_depth(body, stop_above=self.max_depth)
-        if depth > self.max_depth:
+        if json_depth(body, stop_above=limit.max_depth) > limit.max_depth:
             await _respond(
-                TooDeep(f"body: nested deeper than {self.max_depth} levels", extra={"field": "body"}),
+                TooDeep(f"body: nested deeper than {limit.max_depth} levels", extra={"field": "body"}),
                 scope,
                 receive,
                 send,
@@ -87,15 +99,15 @@ class WebhookLimits:
 
         await self.app(scope, replay, send)
 
-    async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
+    async def _read(self, scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
                     declared = 0
-                if declared > self.max_bytes:
-                    raise self._too_large(f"Content-Length {declared}")
+                if declared > max_bytes:
+                    raise _too_large(f"Content-Length {declared}", max_bytes)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -104,17 +116,18 @@ class WebhookLimits:
                 return None
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                raise self._too_large(f"more than {size} bytes")
+            if size > max_bytes:
+                raise _too_large(f"more than {size} bytes", max_bytes)
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    def _too_large(self, what: str) -> BodyTooLarge:
-        return BodyTooLarge(
-            f"body: {what}; the limit is {self.max_bytes} bytes (split the batch)",
-            extra={"field": "body", "limit_bytes": self.max_bytes},
-        )
+
+def _too_large(what: str, max_bytes: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"body: {what}; the limit is {max_bytes} bytes (split the batch)",
+        extra={"field": "body", "limit_bytes": max_bytes},
+    )
 
 
 async def _respond(problem: Problem, scope: Scope, receive: Receive, send: Send) -> None:
