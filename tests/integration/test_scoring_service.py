@@ -157,6 +157,16 @@ async def test_late_and_repeated_events_score_the_same_as_in_order_with_a_full_e
         first = await scoring.wait_for(in_order, complete, what="ordered lead scored")
         second = await scoring.wait_for(shuffled, complete, what="shuffled lead scored with its profile")
 
+        # Every event of the ordered lead again, then one new event of another lead: once that one is
+        # scored, the repeats before it were consumed, and they changed nothing, emitted nothing.
+        marker = f"marker-{suffix}"
+        await produce_events(
+            kafka_producer, Topic.LEAD_ENGAGEMENT, [*ordered_events, engagement(marker, "page_view", NOW, n=0)]
+        )
+        await scoring.wait_for(marker, lambda s: True, what="the event after the repeats scored")
+        repeated = await scoring.score(in_order)
+    assert repeated == first  # no rescore, no new history row
+
     assert second["contributions"] == first["contributions"]
     assert (second["score"], second["grade"], second["demand_state"]) == (
         first["score"],
@@ -218,6 +228,63 @@ async def test_decay_review_emits_a_lower_band_when_engagement_goes_stale(
     assert stale["history"][0]["cause_event_id"] is None
     published = await scored_events(kafka_bootstrap, {lead_id}, expect=len(stale["history"]))
     assert [e.data.engagement_band for e in published][-1] == 2
+
+
+async def test_a_late_profile_update_falls_in_place_by_its_time(
+    database_url: str, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer
+) -> None:
+    lead_id = f"profile-{uuid.uuid4().hex[:6]}"
+    newer = profile(lead_id, NOW - timedelta(days=1), title="VP of Data", country="US")
+    older = profile(lead_id, NOW - timedelta(days=9), title="Data Analyst", country="DE", employees=400)
+    async with scoring_service(database_url, kafka_bootstrap) as scoring:
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, [newer])
+        first = await scoring.wait_for(lead_id, lambda s: s["profile"]["title"] == "VP of Data", what="first profile")
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, [older])  # arrives late
+        merged = await scoring.wait_for(
+            lead_id, lambda s: len(s["history"]) > len(first["history"]), what="rescored with the late profile"
+        )
+    # The newer update's fields win, whatever the arrival order; the older one adds what it alone has.
+    assert (merged["profile"]["title"], merged["profile"]["country"], merged["profile"]["employees"]) == (
+        "VP of Data",
+        "US",
+        400,
+    )
+
+
+async def test_a_lead_that_stops_counting_for_its_account_is_stored_anew_and_emits_nothing(
+    database_url: str, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer, tmp_path: Any
+) -> None:
+    """The account's engaged stakeholders are counted from the leads' stored scores: a decay review
+    stores the lead's score when it falls under the account's threshold (here 20, inside band 2), even
+    though nothing a qualification rule reads of the lead changed, so it emits no `lead.scored`."""
+    from test_handoff_harness import write_definitions
+
+    domain = f"fading-{uuid.uuid4().hex[:6]}.example"
+    lead_id, colleague = f"{domain}-a", f"{domain}-b"
+    events = [
+        engagement(lead_id, "webinar_attended", NOW - timedelta(hours=2), n=1, email=f"a@{domain}"),
+        engagement(lead_id, "content_download", NOW - timedelta(hours=1), n=2, email=f"a@{domain}"),
+    ]
+    definitions = write_definitions(tmp_path / "definitions.yaml", {"scoring": {"account": {"engaged_min_score": 20}}})
+    async with scoring_service(
+        database_url, kafka_bootstrap, definitions_path=definitions, decay_review_interval_seconds=0.05
+    ) as scoring:
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, events)
+        fresh = await scoring.wait_for(
+            lead_id, lambda s: s["engagement_score"] >= 20, what="engaged: both events scored"
+        )
+        review_at = datetime.fromisoformat(fresh["next_review_at"])
+        scoring.clock.set(review_at + timedelta(minutes=1))
+        faded = await scoring.wait_for(lead_id, lambda s: s["engagement_score"] < 20, what="the review stored it")
+        await produce_events(
+            kafka_producer, Topic.LEAD_ENGAGEMENT, [engagement(colleague, "page_view", NOW, n=3, email=f"b@{domain}")]
+        )
+        seen_by_colleague = await scoring.wait_for(colleague, lambda s: True, what="a colleague scored")
+
+    assert review_at < NOW + timedelta(days=30)  # well before its band would drop (under 10, about two months)
+    assert (faded["engagement_band"], len(faded["history"])) == (2, len(fresh["history"]))  # nothing emitted
+    assert datetime.fromisoformat(faded["next_review_at"]) > review_at
+    assert seen_by_colleague["account"]["engaged_stakeholders"] == 0
 
 
 async def test_account_counts_engaged_stakeholders_and_excludes_free_mail(
@@ -306,6 +373,19 @@ async def test_simulate_reports_leads_that_a_candidate_rulebook_would_lose_witho
         )
         out, err = await process.communicate()
         after = await scoring.score(lead_id)
+    from baton_kit.db import create_engine, read_transaction, session_factory
+    from baton_scoring.simulate import load_window
+
+    engine = create_engine(database_url)
+    try:
+        async with read_transaction(session_factory(engine)) as session:
+            window = await load_window(session, since=NOW - timedelta(days=1, hours=12), until=NOW)
+            before_it = await load_window(session, since=None, until=NOW - timedelta(days=1, hours=12))
+    finally:
+        await engine.dispose()
+    assert [a.activity for a in window[lead_id].activities] == ["content_download"]  # only the window's events
+    assert [a.activity for a in before_it[lead_id].activities] == ["webinar_attended"]
+    assert window[lead_id].profile["title"] == "Head of Data"  # with the profile as it stood at `until`
     assert process.returncode == 0, err.decode()
     report = json.loads(out)
     assert lead_id in [change["lead_id"] for change in report["lost"]]

@@ -251,6 +251,21 @@ def test_next_review_is_when_the_band_drops() -> None:
     assert (before.engagement.band, after.engagement.band) == (3, 2)  # 30 -> just below 30
 
 
+def test_next_review_is_when_the_lead_stops_being_an_engaged_stakeholder_before_its_band_drops() -> None:
+    """The account's engaged stakeholders are counted from stored scores: a lead that falls under the
+    account's threshold (here 20, inside band 2: 10 to 30) is looked at again then, not at its band's drop."""
+    rulebook = RULEBOOK.model_copy(update={"account": RULEBOOK.account.model_copy(update={"engaged_min_score": 20})})
+    events = [act("webinar_attended", timedelta(0)), act("page_view", timedelta(0))]  # 21 points, band 2
+    review = next_review_at(classify(events, rulebook.engagement), rulebook, now=NOW)
+    band_drop = next_review_at(classify(events, RULEBOOK.engagement), RULEBOOK, now=NOW)
+    assert review is not None and band_drop is not None
+    before = score_lead({}, events, rulebook, now=review - timedelta(minutes=2)).engagement
+    after = score_lead({}, events, rulebook, now=review).engagement
+    assert before.score >= 20 > after.score
+    assert before.band == after.band == 2  # the band has not moved: only the stakeholder count would
+    assert review < band_drop
+
+
 def test_next_review_is_when_high_intent_leaves_its_window() -> None:
     classified = classify([act("demo_request", timedelta(days=1))], RULEBOOK.engagement)
     assert next_review_at(classified, RULEBOOK, now=NOW) == NOW + timedelta(days=13)
@@ -270,6 +285,36 @@ def test_account_key_is_the_email_domain_except_free_mail() -> None:
 
 
 # --- the shipped example ----------------------------------------------------------------------
+
+
+def test_the_example_rulebook_covers_what_the_issue_asks_of_an_icp_and_of_engagement() -> None:
+    """The shipped example is the template RevOps starts from: it must show every kind of rule."""
+    fit, engagement = EXAMPLE.fit, EXAMPLE.engagement
+    assert 5 <= len(fit.criteria) <= 7
+    fields = {option.field for criterion in fit.criteria for option in criterion.options}
+    assert {"employees", "industry", "country", "title", "technologies"} <= fields
+    negatives = {indicator.name for indicator in fit.negative_indicators}
+    assert {"free_mail_domain", "student", "competitor_domain", "job_seeker", "bad_data"} <= negatives
+    assert any(indicator.disqualify for indicator in fit.negative_indicators)
+    activities = {activity for rule in engagement.rules for activity in rule.activities}
+    assert {
+        "page_view",
+        "content_download",
+        "webinar_attended",
+        "email_click",
+        "form_submit",
+        "demo_request",
+        "contact_sales",
+        "free_trial_signup",
+        "unsubscribe",
+        "email_bounce",
+    } <= activities
+    assert any(rule.where for rule in engagement.rules)  # a property filter (the pricing page)
+    assert {rule.points < 0 for rule in engagement.rules} == {True, False}
+    assert len({rule.half_life_days for rule in engagement.rules}) > 2  # decay per type, not one rate
+    assert any(rule.daily_cap for rule in engagement.rules) and engagement.total_cap
+    assert len(engagement.bands) == 3  # bands 1 to 4
+    assert {rule.state for rule in EXAMPLE.demand.rules} == {"problem_aware", "solution_aware", "partner_aware"}
 
 
 def test_example_icp_grades_a_data_leader_at_a_mid_market_software_company_a() -> None:

@@ -585,6 +585,15 @@ def review_at(
     drop = _band_drop_at(engagement, definitions.engagement, now_us)
     if drop is not None:
         candidates.append(drop)
+    engaged_min = definitions.account.engaged_min_score
+    bands = definitions.engagement.bands
+    band_floor = bands[engagement.band - 2] if engagement.band > 1 else -math.inf
+    if engagement.score >= engaged_min > max(band_floor, 0):
+        # An engaged stakeholder of its account until then (its account's count reads the stored score),
+        # and that comes before the band's drop. At or under the band's floor, the band's drop comes first.
+        no_longer = _falls_below_at(engagement, engaged_min - 0.005, now_us)
+        if no_longer is not None:
+            candidates.append(no_longer)
     return from_epoch_us(math.ceil(min(candidates))) if candidates else None
 
 
@@ -614,8 +623,18 @@ def _value_and_slope(
 
 
 def _band_drop_at(engagement: EngagementResult, definitions: EngagementDefinitions, now_us: int) -> float | None:
-    """When the band first drops below today's, to `REVIEW_PRECISION`, or the moment the first counted
-    event expires (the points jump there; the review at that moment looks again); None if neither.
+    """When the band first drops below today's (see `_falls_below_at`)."""
+    if engagement.band == 1:
+        return None
+    # The band reads the score capped and rounded to 2 decimals; below the cap (every band's floor
+    # is), it drops once the unrounded score is below this.
+    return _falls_below_at(engagement, definitions.bands[engagement.band - 2] - 0.005, now_us)
+
+
+def _falls_below_at(engagement: EngagementResult, target: float, now_us: int) -> float | None:
+    """When the unrounded points first fall below `target`, to `REVIEW_PRECISION`, or the moment the
+    first counted event expires (the points jump there; the review at that moment looks again); None
+    if neither.
 
     Between now and that moment the points are Σ points_r · 2^(-t / half-life_r) over the rules, so the
     drop is found by Newton's method on their logarithm, from the left: the log of a sum of decaying
@@ -623,14 +642,10 @@ def _band_drop_at(engagement: EngagementResult, definitions: EngagementDefinitio
     half-life dominates), and a step shorter than the precision is taken as one precision to close the
     bracket. Anything else (negative points, a slow step) falls back to bisection.
     """
-    band = engagement.band
     horizon = engagement.horizon_us
-    if band == 1 or horizon is None:
+    if horizon is None:
         return None
     components, steady = engagement.components, engagement.steady
-    # The band reads the score capped and rounded to 2 decimals; below the cap (every band's floor
-    # is), it drops once the unrounded score is below this.
-    target = definitions.bands[band - 2] - 0.005
     low, high = 0.0, float(horizon - now_us)
     if _value_and_slope(components, high, steady)[0] >= target:
         return horizon  # no drop before the first expiry: look again then
