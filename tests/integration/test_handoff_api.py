@@ -511,6 +511,23 @@ async def test_simulate_reads_the_handoffs_database_and_says_what_a_candidate_wo
     )
     assert missing.returncode == 2 and "nope.yaml" in missing.stderr
 
+    # Scoring's candidate scores (`baton_scoring simulate --scores-out`) in place of the kept ones: a
+    # candidate that scores the B leads into band 3 keeps them MQLs under the stricter matrix.
+    scores = tmp_path / "scores.jsonl"
+    rescored = [scored(f"sim-b{n}", **{**b2, "engagement_band": 3, "grade": "B3"}) for n in range(2)]
+    scores.write_text("".join(score.model_dump_json() + "\n" for score in rescored))
+    chained = await asyncio.to_thread(
+        subprocess.run, [*command, "--json", "--scores", str(scores)], env=env, capture_output=True, text=True
+    )
+    assert chained.returncode == 0, chained.stderr
+    assert json.loads(chained.stdout)["lost"] == []
+    assert json.loads(chained.stdout)["rescored_by_candidate_scoring"] == 2
+    scores.write_text('{"lead_id": "sim-b0"}\n')
+    broken = await asyncio.to_thread(
+        subprocess.run, [*command, "--scores", str(scores)], env=env, capture_output=True, text=True
+    )
+    assert broken.returncode == 2 and "scores.jsonl" in broken.stderr and "score" in broken.stderr
+
 
 async def test_admin_writes_replayed_with_their_idempotency_key_answer_the_first_response_once(
     handoff: Handoff,

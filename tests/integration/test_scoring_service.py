@@ -368,6 +368,8 @@ async def test_simulate_reports_leads_that_a_candidate_rulebook_would_lose_witho
             "--until",
             NOW.isoformat(),
             "--json",
+            "--scores-out",
+            str(tmp_path / "scores.jsonl"),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
@@ -389,5 +391,11 @@ async def test_simulate_reports_leads_that_a_candidate_rulebook_would_lose_witho
     assert process.returncode == 0, err.decode()
     report = json.loads(out)
     assert lead_id in [change["lead_id"] for change in report["lost"]]
+    # What the handoff's `simulate --scores` reads: the lead.scored this lead would get under the candidate
+    from baton_contracts.events import LeadScored
+
+    written = [LeadScored.model_validate_json(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
+    mine = next(score for score in written if score.lead_id == lead_id)
+    assert (mine.engagement_score, mine.definitions_version) == (9, report["candidate_version"])
     assert report["candidate_version"] != report["current_version"]
     assert after == before  # nothing live changed

@@ -182,3 +182,18 @@ def test_a_buying_committee_counts_for_every_lead_of_its_account_as_its_latest_s
     assert report.current.qualified == {}  # the example asks for three
     assert report.gained == ["lead-001", "lead-002"]
     assert report.as_dict()["candidate"]["by_rule"] == {"buying_committee": 2}
+
+
+def test_scoring_candidate_scores_replace_the_kept_ones_on_the_candidate_side_only() -> None:
+    """What a scoring change does downstream: the same definitions on both sides, but the candidate
+    side reads each lead as scoring's candidate would score it."""
+    leads = [lead(1, "A", 1), lead(2, "A", 3)]  # lead-001 below the A bar (band 2), lead-002 above
+    rescored = {
+        "lead-001": leads[0].scored.model_copy(update={"engagement_band": 2, "grade": "A2", "scored_at": T0}),
+        "lead-002": leads[1].scored.model_copy(update={"engagement_band": 1, "grade": "A1", "scored_at": T0}),
+        "lead-999": leads[1].scored.model_copy(update={"lead_id": "lead-999"}),  # scoring has it, the handoff not
+    }
+    report = run(leads, CURRENT, candidate_scores=rescored)
+    assert (report.gained, report.lost) == (["lead-001"], ["lead-002"])
+    assert report.rescored == 2
+    assert report.as_dict()["rescored_by_candidate_scoring"] == 2

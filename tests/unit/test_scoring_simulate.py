@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import yaml
 
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions, parse_definitions
 from baton_scoring.rules import Activity
-from baton_scoring.simulate import StoredLead, compare
+from baton_scoring.simulate import StoredLead, candidate_scores, compare
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CURRENT = load_definitions(EXAMPLE_PATH)
@@ -66,3 +67,29 @@ def test_a_smaller_engagement_cap_loses_the_leads_that_needed_the_points() -> No
     assert sum(report.eligible_current.values()) == 2
     assert sum(report.eligible_candidate.values()) == 1  # the demo request still fast-tracks a grade-A lead
     assert report.as_dict()["mql_eligible"]["candidate"] == 1
+
+
+def test_candidate_scores_are_the_lead_scored_each_lead_would_get_with_its_accounts_view() -> None:
+    cheaper = candidate(total_cap=9)
+    leads = {
+        **LEADS,
+        "colleague": lead(("webinar_attended", timedelta(days=1)), email="cto@quarrylabs.com", title="CTO"),
+    }
+    scores = {score.lead_id: score for score in candidate_scores(leads, cheaper, at=NOW)}  # type: ignore[arg-type]
+    report = compare(leads, current=CURRENT, candidate=cheaper, at=NOW)  # type: ignore[arg-type]
+
+    assert set(scores) == set(leads)
+    fan = scores["webinar-fan"]
+    assert fan.engagement_score == 9  # the candidate's cap
+    assert (fan.definitions_version, fan.scored_at) == (cheaper.version, NOW)  # type: ignore[attr-defined]
+    assert sum(line.points for line in fan.contributions) == pytest.approx(fan.score, abs=0.05)
+    assert fan.profile is not None and fan.profile.title == "Data Engineering Manager"
+    # Quarry Labs' two people, as the candidate scores them (9 each, under the example's engaged 10)
+    assert fan.account is not None
+    assert (fan.account.account_key, fan.account.engaged_stakeholders, fan.account.engagement_score) == (
+        "quarrylabs.com",
+        0,
+        18,
+    )
+    for change in report.lost:  # the same scores `compare` judged
+        assert scores[change.lead_id].grade == change.candidate_grade

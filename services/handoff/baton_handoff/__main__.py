@@ -1,7 +1,7 @@
 """`baton-handoff` (or `python -m baton_handoff`) runs the service. One command does not:
 
 python -m baton_handoff simulate --candidate FILE [--current FILE] [--database-url URL]
-                                 [--since ISO] [--until ISO] [--json]
+                                 [--since ISO] [--until ISO] [--json] [--scores FILE]
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import asyncio
 import json
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.definitions.candidates import add_simulate_arguments, definitions_to_compare
+from baton_contracts.events import LeadScored
 from baton_handoff.app import create_app
 from baton_handoff.settings import HandoffSettings
 from baton_handoff.simulate import HandoffSimulation, Stored, load, simulate
@@ -31,12 +33,19 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(prog="baton-handoff", description="Baton handoff tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    simulate = commands.add_parser(
+        "simulate", help="which leads a candidate definitions file would make MQLs, and who would get them"
+    )
     add_simulate_arguments(
-        commands.add_parser(
-            "simulate", help="which leads a candidate definitions file would make MQLs, and who would get them"
-        ),
+        simulate,
         since="leads last scored from (ISO 8601 with offset); default: all",
         until="leads last scored until; default: now",
+    )
+    simulate.add_argument(
+        "--scores",
+        type=Path,
+        help="the leads' scores under the candidate (`python -m baton_scoring simulate --scores-out`), read in "
+        "place of the kept ones on the candidate side: what a scoring change does to MQLs and routing",
     )
     raise SystemExit(_simulate(parser.parse_args(args)))
 
@@ -52,6 +61,11 @@ def _simulate(options: argparse.Namespace) -> int:
     async def read(session: AsyncSession) -> Stored:
         return await load(session, definitions=current, since=options.since, until=until, acceptance_since=history_from)
 
+    try:
+        scores = _candidate_scores(options.scores) if options.scores else None
+    except (OSError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        print(f"simulate: --scores {options.scores}: {error}", file=sys.stderr)
+        return 2
     stored = asyncio.run(read_once(options.database_url, read))
     report = simulate(
         stored.leads,
@@ -61,9 +75,16 @@ def _simulate(options: argparse.Namespace) -> int:
         accounts=stored.accounts,
         acceptance=stored.acceptance,
         at=until,
+        candidate_scores=scores,
     )
     print(json.dumps(report.as_dict(), indent=2) if options.json else format_report(report))
     return 0
+
+
+def _candidate_scores(path: Path) -> dict[str, LeadScored]:
+    """`lead.scored` payloads, one JSON per line, by lead."""
+    scores = (LeadScored.model_validate_json(line) for line in path.read_text().splitlines() if line.strip())
+    return {score.lead_id: score for score in scores}
 
 
 def format_report(report: HandoffSimulation) -> str:
@@ -75,6 +96,8 @@ def format_report(report: HandoffSimulation) -> str:
         f"under {current['version']} -> {candidate['version']}",
         f"MQLs: {current['mqls']} -> {candidate['mqls']} (gained {len(gained)}, lost {len(lost)})",
     ]
+    if report.rescored:
+        lines.insert(1, f"  the candidate side with scoring's candidate scores for {report.rescored} of them")
     for key, title in (("by_fit_grade", "fit grade"), ("by_rule", "qualified by")):
         lines.append(f"  {title}: " + _pairs(current[key], candidate[key]))
     lines.append(

@@ -100,6 +100,7 @@ class HandoffSimulation:
     current: Outcomes
     candidate: Outcomes
     overrides: list[Override]
+    rescored: int = 0  # leads the candidate side took with scoring's candidate score instead of the kept one
 
     @property
     def gained(self) -> list[str]:
@@ -129,6 +130,7 @@ class HandoffSimulation:
             "lost": self.lost,
             "moved": [{"lead_id": lead, "current": was, "candidate": now} for lead, was, now in self.moved],
             "roster_overrides": [override.__dict__ for override in self.overrides],
+            "rescored_by_candidate_scoring": self.rescored,
         }
 
 
@@ -141,15 +143,29 @@ def simulate(
     accounts: Sequence[AccountRecord],
     acceptance: Mapping[str, tuple[int, int]],
     at: datetime,
+    candidate_scores: Mapping[str, LeadScored] | None = None,
 ) -> HandoffSimulation:
-    """Both definitions over the same leads, roster, accounts and sales history. Pure."""
+    """Both definitions over the same leads, roster, accounts and sales history. Pure.
+
+    With `candidate_scores` (scoring's `simulate --scores-out`: each lead's score under the candidate),
+    the candidate side reads those in place of the kept scores, each at the moment the lead was last
+    scored, so a scoring change shows in MQLs, acceptance and routing too."""
     ordered = sorted(_with_latest_accounts(leads), key=lambda lead: (lead.scored.scored_at, lead.scored.lead_id))
+    rescored = ordered
+    if candidate_scores:
+        rescored = [
+            replace(lead, scored=score.model_copy(update={"scored_at": lead.scored.scored_at}))
+            if (score := candidate_scores.get(lead.scored.lead_id)) is not None
+            else lead
+            for lead in ordered
+        ]
     return HandoffSimulation(
         leads=len(leads),
         at=at,
         current=outcomes(ordered, current, roster=roster, accounts=accounts, acceptance=acceptance, at=at),
-        candidate=outcomes(ordered, candidate, roster=roster, accounts=accounts, acceptance=acceptance, at=at),
+        candidate=outcomes(rescored, candidate, roster=roster, accounts=accounts, acceptance=acceptance, at=at),
         overrides=overrides(roster, candidate),
+        rescored=sum(new is not old for new, old in zip(rescored, ordered, strict=True)),
     )
 
 

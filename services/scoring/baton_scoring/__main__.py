@@ -2,7 +2,7 @@
 
 python -m baton_scoring validate FILE...        check definitions files; every error with its path
 python -m baton_scoring simulate --candidate FILE [--current FILE] [--database-url URL]
-                                 [--since ISO] [--until ISO] [--json]
+                                 [--since ISO] [--until ISO] [--json] [--scores-out FILE]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from baton_kit.db import read_once
 from baton_kit.runtime import run_service
 from baton_scoring.app import create_app
 from baton_scoring.settings import ScoringSettings
-from baton_scoring.simulate import StoredLead, compare, load_window
+from baton_scoring.simulate import StoredLead, candidate_scores, compare, load_window
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,10 +34,17 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     validate = commands.add_parser("validate", help="check definitions files and print each error with its path")
     validate.add_argument("files", nargs="+", type=Path)
+    simulate = commands.add_parser("simulate", help="replay stored events under a candidate definitions file")
     add_simulate_arguments(
-        commands.add_parser("simulate", help="replay stored events under a candidate definitions file"),
+        simulate,
         since="window start (ISO 8601 with offset); default: all",
         until="window end and the moment scores are taken; default: now",
+    )
+    simulate.add_argument(
+        "--scores-out",
+        type=Path,
+        help="also write each lead's lead.scored under the candidate, one JSON per line, for the handoff's "
+        "`simulate --scores` (what the change does to MQLs, acceptance and routing)",
     )
     options = parser.parse_args(args)
     if options.command == "validate":
@@ -79,6 +86,10 @@ def _simulate(options: argparse.Namespace) -> int:
 
     leads = asyncio.run(read_once(options.database_url, read))
     report = compare(leads, current=current, candidate=candidate, at=until).as_dict()
+    if options.scores_out:
+        scores = candidate_scores(leads, candidate, at=until)
+        options.scores_out.write_text("".join(score.model_dump_json() + "\n" for score in scores))
+        print(f"wrote {len(scores)} candidate scores to {options.scores_out}", file=sys.stderr)
     if options.json:
         print(json.dumps(report, indent=2, default=str))
         return 0

@@ -1,7 +1,10 @@
 """What a candidate definitions file would change: replay a stored window of events under the current
 and the candidate definitions and compare who is MQL-eligible. Reads the database, never writes it.
 
-MQL eligibility here is scoring's reading of the qualification section (see `mql_eligible`).
+MQL eligibility here is scoring's reading of the qualification section (see `mql_eligible`). For
+what a scoring change does downstream (MQLs with the handoff's state, acceptance, who gets which
+lead), `candidate_scores` gives each lead's score under the candidate as the `lead.scored` it would
+publish; the handoff's `simulate --scores` reads them in place of the scores it keeps.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts.definitions import LoadedDefinitions
+from baton_contracts.events import AccountSnapshot, LeadProfile, LeadScored
 from baton_scoring.models import EngagementEvent, ProfileUpdate
-from baton_scoring.rules import Activity, Scorecard, score_lead
+from baton_scoring.rules import Activity, Scorecard, account_key, score_lead
 
 
 @dataclass
@@ -112,6 +116,54 @@ def compare(
         lost=lost,
         grade_changes=grade_changes,
     )
+
+
+def candidate_scores(
+    leads: Mapping[str, StoredLead], candidate: LoadedDefinitions, *, at: datetime
+) -> list[LeadScored]:
+    """Each lead's `lead.scored` under `candidate` at `at`, with its account as the candidate sees the
+    window's leads (engaged stakeholders and their summed engagement). Pure."""
+    scoring = candidate.definitions.scoring
+    cards = {
+        lead_id: score_lead(lead.profile, lead.activities, scoring, now=at) for lead_id, lead in sorted(leads.items())
+    }
+    keys = {
+        lead_id: account_key(leads[lead_id].profile.get("email"), free_mail_domains=scoring.free_mail_domains)
+        for lead_id in cards
+    }
+    engaged: Counter[str] = Counter()
+    summed: dict[str, float] = {}
+    for lead_id, key in keys.items():
+        if key is not None:
+            points = cards[lead_id].engagement.score
+            engaged[key] += points >= scoring.account.engaged_min_score
+            summed[key] = summed.get(key, 0.0) + points
+    return [
+        LeadScored(
+            lead_id=lead_id,
+            score=card.score,
+            fit_score=card.fit.score,
+            engagement_score=card.engagement.score,
+            fit_grade=card.fit.grade,
+            engagement_band=card.engagement.band,
+            grade=card.grade,
+            demand_state=card.engagement.demand_state,
+            disqualifiers=list(card.fit.disqualifiers),
+            high_intent=list(card.engagement.high_intent),
+            profile=LeadProfile.model_validate(
+                {name: value for name, value in leads[lead_id].profile.items() if name in LeadProfile.model_fields}
+            ),
+            account=None
+            if (key := keys[lead_id]) is None
+            else AccountSnapshot(
+                account_key=key, engaged_stakeholders=engaged[key], engagement_score=round(summed[key], 2)
+            ),
+            contributions=[line.as_dict() for line in card.contributions],
+            scored_at=at,
+            definitions_version=candidate.version,
+        )
+        for lead_id, card in cards.items()
+    ]
 
 
 async def load_window(session: AsyncSession, *, since: datetime | None, until: datetime) -> dict[str, StoredLead]:
