@@ -220,6 +220,38 @@ async def test_signed_hubspot_batch_is_stored_once_and_a_replayed_delivery_has_n
     assert len(handoff.committed) == rows  # the retry committed nothing new
 
 
+async def test_an_event_naming_only_an_email_joins_the_lead_that_email_belongs_to(handoff: Handoff) -> None:
+    def event(n: int, email: str, lead_id: str | None = None) -> dict[str, Any]:
+        named = {"lead_id": lead_id} if lead_id else {}
+        return {
+            "external_id": f"id-{n}",
+            "email": email,
+            "activity": "page_view",
+            "occurred_at": f"2026-11-23T09:0{n}:00Z",
+            **named,
+        }
+
+    async def leads_of(*events: dict[str, Any]) -> list[str]:
+        answer = await handoff.client.post(
+            "/v1/webhooks/generic", headers=AUTH, json={"source": "web", "events": list(events)}
+        )
+        assert answer.status_code == 202, answer.text
+        return answer.json()["lead_ids"]
+
+    # A CRM's contact first, then the same person by email only (in other case): one lead.
+    assert await leads_of(event(1, "dana@corvid.example", lead_id="crm-dana")) == ["crm-dana"]
+    assert await leads_of(event(2, "Dana@Corvid.EXAMPLE")) == ["crm-dana"]
+    # In one call, the sender's own id owns a new email even when an email-only event comes first.
+    assert await leads_of(event(3, "raj@initech.example"), event(4, "raj@initech.example", lead_id="crm-raj")) == [
+        "crm-raj"
+    ]
+    # Known first by email only, the person keeps that lead for email-only events; a sender's own id
+    # for them is its own lead (the first seen owns the address).
+    first = await leads_of(event(5, "li@globex.example"))
+    assert await leads_of(event(6, "li@globex.example", lead_id="crm-li")) == ["crm-li"]
+    assert await leads_of(event(7, "li@globex.example")) == first
+
+
 async def test_an_ingest_key_cannot_send_events_in_a_signed_sources_name(handoff: Handoff) -> None:
     """Else it could store events as HubSpot (or a signed Standard Webhooks source) and, by using the
     real events' ids first, make the genuine signed ones duplicates."""

@@ -23,6 +23,17 @@ outbox_table(Base.metadata)
 inbox_table(Base.metadata)
 
 
+class LeadIdentity(Base):
+    """The lead an email address belongs to: the first lead seen with it (migration 0008). An event
+    that names no lead of its own, only an email, joins that lead instead of starting another."""
+
+    __tablename__ = "lead_identities"
+
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    lead_id: Mapped[str] = mapped_column(String(200), nullable=False)
+    first_seen_at: Mapped[datetime] = mapped_column(AwareDateTime(), nullable=False)
+
+
 class WebhookReceipt(Base):
     """One engagement event received from a sender, stored before the 202 (idempotent on the sender's id)."""
 

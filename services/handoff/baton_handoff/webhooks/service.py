@@ -7,19 +7,26 @@ is durable (outbox), and reaches Kafka even if the broker is down at that moment
 Every format (generic, HubSpot, Segment, Standard Webhooks, CloudEvents) arrives here as
 `MappedEvent`s: an event with an activity becomes `EngagementRecorded`, one with profile fields
 `ProfileUpdated` (both when it has both). This function never commits.
+
+Identity: a lead is the sender's own id for the person when it has one (a HubSpot contact, a Segment
+`userId`), else one derived from the normalised email. Each email address belongs to the first lead
+seen with it (`lead_identities`), so an event that names only an email (a Marketo or generic call,
+an anonymous form) joins the lead a sender's id started rather than starting a second one.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from baton_contracts import Topic, new_event, random_event_id
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_handoff import SOURCE
-from baton_handoff.models import WebhookReceipt
+from baton_handoff.models import LeadIdentity, WebhookReceipt
 from baton_handoff.webhooks.mapping import MappedEvent
+from baton_handoff.webhooks.rules import lead_id_from_email, normalise_email
 from baton_handoff.webhooks.schemas import IngestResult
 from baton_kit.db import upsert_insert
 from baton_kit.outbox import Outbox
@@ -38,7 +45,8 @@ async def ingest(
     unique = list({e.external_id: e for e in reversed(events)}.values())[::-1]  # first occurrence wins
     if not unique:
         return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
-    planned = [(event, event.lead_id, random_event_id()) for event in unique]
+    owners = await _email_owners(session, unique, now=now)
+    planned = [(event, _lead_of(event, owners), random_event_id()) for event in unique]
     insert = upsert_insert(session.get_bind().dialect.name)
     # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
     inserted = set(
@@ -69,6 +77,41 @@ async def ingest(
         ignored=ignored,
         lead_ids=sorted({lead_id for _, lead_id, _ in planned}),
     )
+
+
+def _email_of(event: MappedEvent) -> str | None:
+    email = event.email or event.profile.get("email")
+    return normalise_email(email) if isinstance(email, str) and email else None
+
+
+def _lead_of(event: MappedEvent, owners: dict[str, str]) -> str:
+    """The event's lead: its own, unless it names none but an email that a lead already owns."""
+    email = _email_of(event)
+    if email is not None and event.lead_id == lead_id_from_email(email):
+        return owners.get(email, event.lead_id)
+    return event.lead_id
+
+
+async def _email_owners(session: AsyncSession, events: list[MappedEvent], *, now: datetime) -> dict[str, str]:
+    """Each email of `events` with the lead that owns it: the first seen with it (for a new one, a
+    sender's own id over one derived from the email). Claimed with `ON CONFLICT DO NOTHING`, then read
+    back, so two calls at once agree."""
+    claims: dict[str, str] = {}
+    for event in events:
+        email = _email_of(event)
+        if email is not None and (email not in claims or claims[email] == lead_id_from_email(email)):
+            claims[email] = event.lead_id
+    if not claims:
+        return {}
+    insert = upsert_insert(session.get_bind().dialect.name)
+    await session.execute(
+        insert(LeadIdentity).on_conflict_do_nothing(index_elements=["email"]),
+        [{"email": email, "lead_id": lead_id, "first_seen_at": now} for email, lead_id in claims.items()],
+    )
+    owned = await session.execute(
+        select(LeadIdentity.email, LeadIdentity.lead_id).where(LeadIdentity.email.in_(sorted(claims)))
+    )
+    return {email: lead_id for email, lead_id in owned}
 
 
 async def _queue(
