@@ -10,7 +10,7 @@ publishes it, even if Kafka is down now; storage down → 503 + Retry-After (kit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Path, Request, status
@@ -43,7 +43,7 @@ from baton_handoff.webhooks.limits import BodyLimits, Limit, TokenBuckets
 from baton_handoff.webhooks.mapping import Mappings, SourceMapping, load_mappings
 from baton_handoff.webhooks.metrics import WEBHOOK_EVENTS, WebhookResponses, webhook_format
 from baton_handoff.webhooks.schemas import GenericWebhook, IngestResult
-from baton_handoff.webhooks.service import ingest
+from baton_handoff.webhooks.service import EmailOwners, ingest
 from baton_handoff.webhooks.signatures import SignatureError, verify_hubspot_v3, verify_standard_webhooks
 from baton_handoff.webhooks.signatures import StaleTimestamp as StaleSignature
 from baton_kit.db import after_commit
@@ -70,6 +70,7 @@ class Ingestion:
     buckets: TokenBuckets
     max_events: int
     public_base_url: str | None
+    owners: EmailOwners = field(default_factory=EmailOwners)
 
     def mapping(self, source: str, *, default: str) -> SourceMapping:
         return self.mappings.sources.get(source) or self.mappings.sources[default]
@@ -139,7 +140,13 @@ async def _store(
         raise TooManyEvents(f"{len(documents)} events in one call; the limit is {state.max_events}")
     events, ignored = map_documents(documents, state.mapping(source, default=default))
     result = await ingest(
-        session, source=source, events=events, outbox=runtime.outbox, now=runtime.clock.now(), ignored=ignored
+        session,
+        source=source,
+        events=events,
+        outbox=runtime.outbox,
+        now=runtime.clock.now(),
+        ignored=ignored,
+        known=state.owners,
     )
     return _counted(request, session, result)
 
@@ -238,7 +245,12 @@ async def ingest_generic(
         raise TooManyEvents(f"{len(body.events)} events in one call; the limit is {state.max_events}")
     state.check_generic_source(body.source)
     result = await ingest(
-        session, source=body.source, events=generic_events(body.events), outbox=runtime.outbox, now=runtime.clock.now()
+        session,
+        source=body.source,
+        events=generic_events(body.events),
+        outbox=runtime.outbox,
+        now=runtime.clock.now(),
+        known=state.owners,
     )
     return _counted(request, session, result)
 

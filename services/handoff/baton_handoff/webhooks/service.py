@@ -16,7 +16,10 @@ an anonymous form) joins the lead a sender's id started rather than starting a s
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,8 +31,29 @@ from baton_handoff.models import LeadIdentity, WebhookReceipt
 from baton_handoff.webhooks.mapping import MappedEvent
 from baton_handoff.webhooks.rules import lead_id_from_email, normalise_email
 from baton_handoff.webhooks.schemas import IngestResult
-from baton_kit.db import upsert_insert
+from baton_kit.db import after_commit, upsert_insert
 from baton_kit.outbox import Outbox
+from baton_kit.types import bind_time
+
+
+class EmailOwners:
+    """Email owners this process has read or claimed (committed): a claim never changes, so they can be
+    kept and the database asked only about addresses not seen yet. Least recently used out past `limit`."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self.limit = limit
+        self._owners: OrderedDict[str, str] = OrderedDict()
+
+    def get(self, email: str) -> str | None:
+        owner = self._owners.get(email)
+        if owner is not None:
+            self._owners.move_to_end(email)
+        return owner
+
+    def remember(self, owners: dict[str, str]) -> None:
+        self._owners.update(owners)
+        while len(self._owners) > self.limit:
+            self._owners.popitem(last=False)
 
 
 async def ingest(
@@ -40,12 +64,14 @@ async def ingest(
     outbox: Outbox,
     now: datetime,
     ignored: int = 0,
+    known: EmailOwners | None = None,
 ) -> IngestResult:
-    """`ignored`: events of the call the mapping skipped, reported back as such (they store nothing)."""
+    """`ignored`: events of the call the mapping skipped, reported back as such (they store nothing).
+    `known`: the process's `EmailOwners` (without, every address is looked up)."""
     unique = list({e.external_id: e for e in reversed(events)}.values())[::-1]  # first occurrence wins
     if not unique:
         return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
-    owners = await _email_owners(session, unique, now=now)
+    owners = await _email_owners(session, unique, now=now, known=known or EmailOwners(limit=0))
     planned = [(event, _lead_of(event, owners), random_event_id()) for event in unique]
     insert = upsert_insert(session.get_bind().dialect.name)
     # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
@@ -92,7 +118,9 @@ def _lead_of(event: MappedEvent, owners: dict[str, str]) -> str:
     return event.lead_id
 
 
-async def _email_owners(session: AsyncSession, events: list[MappedEvent], *, now: datetime) -> dict[str, str]:
+async def _email_owners(
+    session: AsyncSession, events: list[MappedEvent], *, now: datetime, known: EmailOwners
+) -> dict[str, str]:
     """Each email of `events` with the lead that owns it: the first seen with it (for a new one, a
     sender's own id over one derived from the email). Claimed with `ON CONFLICT DO NOTHING`, then read
     back, so two calls at once agree."""
@@ -101,17 +129,34 @@ async def _email_owners(session: AsyncSession, events: list[MappedEvent], *, now
         email = _email_of(event)
         if email is not None and (email not in claims or claims[email] == lead_id_from_email(email)):
             claims[email] = event.lead_id
+    cached = {email: owner for email in claims if (owner := known.get(email)) is not None}
+    claims = {email: lead_id for email, lead_id in claims.items() if email not in cached}
     if not claims:
-        return {}
-    insert = upsert_insert(session.get_bind().dialect.name)
-    await session.execute(
-        insert(LeadIdentity).on_conflict_do_nothing(index_elements=["email"]),
-        [{"email": email, "lead_id": lead_id, "first_seen_at": now} for email, lead_id in claims.items()],
+        return cached
+    # Plain SQL: through the ORM's insertmanyvalues this one statement cost a third of a one-event call.
+    connection = await session.connection()
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        marks = ", ".join(f"(${3 * n + 1}, ${3 * n + 2}, ${3 * n + 3})" for n in range(len(claims)))
+    else:
+        marks = ", ".join(["(?, ?, ?)"] * len(claims))
+    claimed = await connection.exec_driver_sql(
+        f"INSERT INTO lead_identities (email, lead_id, first_seen_at) VALUES {marks} "
+        "ON CONFLICT (email) DO NOTHING RETURNING email, lead_id",
+        tuple(
+            value for email, lead_id in claims.items() for value in (email, lead_id, bind_time(now, dialect=dialect))
+        ),
     )
-    owned = await session.execute(
-        select(LeadIdentity.email, LeadIdentity.lead_id).where(LeadIdentity.email.in_(sorted(claims)))
-    )
-    return {email: lead_id for email, lead_id in owned}
+    rows: Sequence[Any] = claimed.all()
+    owners: dict[str, str] = {row[0]: row[1] for row in rows}
+    taken = sorted(claims.keys() - owners.keys())  # owned already (or by a call that just claimed them)
+    if taken:
+        owned = await session.execute(
+            select(LeadIdentity.email, LeadIdentity.lead_id).where(LeadIdentity.email.in_(taken))
+        )
+        owners.update({email: lead_id for email, lead_id in owned})
+    after_commit(session, lambda: known.remember(owners))  # a claim rolled back was never made
+    return {**cached, **owners}
 
 
 async def _queue(
