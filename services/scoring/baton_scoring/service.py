@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 from bisect import insort
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -36,6 +35,7 @@ from baton_contracts import CloudEvent, Topic, random_event_id
 from baton_contracts.definitions import LoadedDefinitions
 from baton_contracts.definitions.scoring import ScoringDefinitions
 from baton_contracts.events import EventType, ProfileFields
+from baton_kit.lru import Lru
 from baton_kit.outbox import Outbox
 from baton_scoring.models import EngagementEvent, Lead, ProfileUpdate
 from baton_scoring.rules import (
@@ -124,30 +124,8 @@ class LeadMemory:
         return self.profile
 
 
-class LeadMemories:
+class LeadMemories(Lru[str, LeadMemory]):
     """The leads held in memory, least recently scored dropped first beyond `limit`."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._leads: OrderedDict[str, LeadMemory] = OrderedDict()
-
-    def get(self, lead_id: str) -> LeadMemory | None:
-        memory = self._leads.get(lead_id)
-        if memory is not None:
-            self._leads.move_to_end(lead_id)
-        return memory
-
-    def put(self, lead_id: str, memory: LeadMemory) -> None:
-        self._leads[lead_id] = memory
-        self._leads.move_to_end(lead_id)
-        while len(self._leads) > self.limit:
-            self._leads.popitem(last=False)
-
-    def discard(self, lead_id: str) -> None:
-        self._leads.pop(lead_id, None)
-
-    def clear(self) -> None:
-        self._leads.clear()
 
 
 @dataclass(slots=True)  # not frozen: one per event, and a frozen __init__ costs a setattr per field

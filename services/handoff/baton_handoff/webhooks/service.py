@@ -16,7 +16,6 @@ an anonymous form) joins the lead a sender's id started rather than starting a s
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -32,28 +31,21 @@ from baton_handoff.webhooks.mapping import MappedEvent
 from baton_handoff.webhooks.rules import lead_id_from_email, normalise_email
 from baton_handoff.webhooks.schemas import IngestResult
 from baton_kit.db import after_commit, upsert_insert
+from baton_kit.lru import Lru
 from baton_kit.outbox import Outbox
 from baton_kit.types import bind_time
 
 
-class EmailOwners:
+class EmailOwners(Lru[str, str]):
     """Email owners this process has read or claimed (committed): a claim never changes, so they can be
     kept and the database asked only about addresses not seen yet. Least recently used out past `limit`."""
 
     def __init__(self, limit: int = 100_000) -> None:
-        self.limit = limit
-        self._owners: OrderedDict[str, str] = OrderedDict()
-
-    def get(self, email: str) -> str | None:
-        owner = self._owners.get(email)
-        if owner is not None:
-            self._owners.move_to_end(email)
-        return owner
+        super().__init__(limit)
 
     def remember(self, owners: dict[str, str]) -> None:
-        self._owners.update(owners)
-        while len(self._owners) > self.limit:
-            self._owners.popitem(last=False)
+        for email, lead_id in owners.items():
+            self.put(email, lead_id)
 
 
 async def ingest(
