@@ -146,7 +146,10 @@ class Assignee(_Data):
 
     rep_id: str
     team_id: str | None = None
-    timezone: str = Field(default="UTC", description="IANA time zone of the rep's working hours.")
+    timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of the rep's working hours; None: the rep states none (its calendar's zone).",
+    )
     country: str | None = Field(default=None, description="ISO country of the rep's holidays.")
     calendar: str | None = Field(default=None, description="Business calendar name in the definitions.")
     manager_id: str | None = None

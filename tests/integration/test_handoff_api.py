@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,36 @@ async def test_account_owner_gets_the_lead_by_domain_and_by_fuzzy_name(handoff: 
     assert fuzzy["timeline"][-1]["details"]["account"]["method"] == "fuzzy_name"
 
 
+async def test_an_import_naming_an_owner_not_on_the_roster_imports_nothing(handoff: Handoff) -> None:
+    rows = [
+        {"account_id": "ok", "name": "Okay Co", "owner_rep_id": "dev.patel"},
+        {"account_id": "ghost", "name": "Ghost Co", "owner_rep_id": "nobody"},
+    ]
+    refused = await handoff.client.post("/v1/accounts/import", json={"accounts": rows})
+    listed = (await handoff.client.get("/v1/accounts")).json()
+    assert refused.status_code == 422
+    assert [e["field"] for e in refused.json()["errors"]] == ["accounts.1.owner_rep_id"]
+    assert listed == []
+
+
+async def _put_rep(handoff: Handoff, rep_id: str, **changes: Any) -> None:
+    reps = {rep["rep_id"]: rep for rep in (await handoff.client.get("/v1/reps")).json()}
+    rep = reps.get(rep_id, {"name": rep_id, "email": f"{rep_id}@example.com", "team_id": "default", "weight": 1.0})
+    body = {k: rep[k] for k in ("name", "email", "team_id", "weight")} | {"timezone": "UTC"} | changes
+    assert (await handoff.client.put(f"/v1/reps/{rep_id}", json=body)).status_code == 200
+
+
+async def test_a_rep_who_moves_team_starts_at_the_new_teams_place(handoff: Handoff) -> None:
+    await handoff.score(*(scored(f"busy-{n}") for n in range(24)))  # the default team's rotation moves on
+    before = {rep["rep_id"]: rep for rep in (await handoff.client.get("/v1/reps")).json()}
+    await _put_rep(handoff, "eve.emea", team_id="emea")
+    await _put_rep(handoff, "ana.ortiz", team_id="emea")
+    after = {rep["rep_id"]: rep for rep in (await handoff.client.get("/v1/reps")).json()}
+    assert before["ana.ortiz"]["pass_value"] > 0
+    # Her place in the default team's rotation means nothing in emea's: she starts where eve does.
+    assert after["ana.ortiz"]["pass_value"] == after["eve.emea"]["pass_value"]
+
+
 async def test_a_rep_with_an_unknown_time_zone_or_holiday_country_is_refused_naming_the_field(
     handoff: Handoff,
 ) -> None:
@@ -271,6 +302,65 @@ async def test_nobody_eligible_queues_the_lead_and_it_is_routed_when_a_rep_retur
             == 1
         )
     assert (await handoff.lead("lead-11"))["rep_id"] == back["rep_id"]
+
+
+def _with_rule(
+    rule: dict[str, Any], database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> AbstractAsyncContextManager[Handoff]:
+    """The handoff with `rule` as its definitions' one routing rule."""
+    definitions = {"routing": {"rules": [rule]}}
+    return running_handoff(
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, tmp_path=tmp_path, definitions=definitions
+    )
+
+
+async def test_leads_nobody_can_take_do_not_hold_up_the_queue_and_a_lead_that_leaves_it_is_off_the_list(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    from baton_handoff.routing.service import drain_queue
+
+    ghost = {"name": "fr", "when": {"countries": ["FR"]}, "team": "ghost"}
+    async with _with_rule(ghost, database_url, kafka_bootstrap, tmp_path) as handoff:
+        paris = {**ICP_PROFILE, "country": "FR"}
+        for n in range(3):  # a team with no reps: these wait for good
+            await handoff.score(scored(f"fr-{n}", profile=paris))
+            handoff.clock.advance(timedelta(minutes=1))
+        reps = (await handoff.client.get("/v1/reps")).json()
+        for rep in reps:
+            await _put_rep(handoff, rep["rep_id"], active=False)
+        await handoff.score(scored("us-waiting"), scored("us-student"))
+        await handoff.score(scored("us-student", disqualifiers=["student"]))  # leaves the queue, disqualified
+        await _put_rep(handoff, reps[0]["rep_id"], active=True)
+        runtime = handoff.app.state.runtime
+        drained = []
+        for _ in range(3):  # two at a time, as a busy queue is drained a page at a time
+            handoff.clock.advance(timedelta(minutes=1))
+            async with transaction(runtime.sessions) as session:
+                drained.append(
+                    await drain_queue(
+                        session,
+                        definitions=handoff.app.state.definitions,
+                        outbox=runtime.outbox,
+                        now=handoff.clock.now(),
+                        limit=2,
+                    )
+                )
+        waiting = await handoff.lead("us-waiting")
+        queued = (await handoff.client.get("/v1/leads", params={"queued": True})).json()
+    assert waiting["state"] == "assigned" and sum(drained) == 1
+    assert sorted(item["lead_id"] for item in queued["items"]) == ["fr-0", "fr-1", "fr-2"]
+
+
+async def test_a_rule_whose_rep_cannot_take_the_lead_gives_it_to_a_teammate(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    vip = {"name": "vip-de", "when": {"countries": ["DE"]}, "rep": "chloe.martin"}
+    async with _with_rule(vip, database_url, kafka_bootstrap, tmp_path) as handoff:
+        await _put_rep(handoff, "eve.emea", team_id="emea")
+        await _put_rep(handoff, "chloe.martin", team_id="emea", active=False)  # away, and in a team no rule names
+        await handoff.score(scored("de-1", profile={**ICP_PROFILE, "country": "DE"}))
+        lead = await handoff.lead("de-1")
+    assert (lead["state"], lead["rep_id"]) == ("assigned", "eve.emea")
 
 
 async def test_api_keys_scopes_and_rep_bound_keys(handoff: Handoff) -> None:

@@ -75,10 +75,27 @@ def rotate(reps: list[RepState], n: int, *, now: datetime = NOW) -> Counter[str]
         ("Société Générale SA", "societe generale"),
         ("Smith & Sons Ltd", "smith and sons"),
         ("Group", "group"),
+        ("Acme B.V.", "acme"),  # dotted initials are one word
+        ("Acme L.L.C.", "acme"),
+        ("Initech S.A", "initech"),
+        ("Acme.io", "acme io"),  # a word, not initials
     ],
 )
 def test_company_names_are_normalised(raw: str, normalised: str) -> None:
     assert normalise_company(raw, suffixes=CONFIG.legal_suffixes) == normalised
+
+
+def test_configured_suffixes_are_read_like_names() -> None:
+    assert normalise_company("Globex GmbH", suffixes=["Inc", "GmbH", "S.A."]) == "globex"
+    assert normalise_company("Initech S.A.", suffixes=["Inc", "GmbH", "S.A."]) == "initech"
+
+
+@pytest.mark.parametrize(
+    "hours", [{"start": "22:00", "end": "06:00"}, {"start": "09:00", "end": "09:00"}, {"days": []}]
+)
+def test_working_hours_that_can_never_match_are_refused(hours: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="working hours"):
+        WorkingHours.model_validate(hours)
 
 
 ACCOUNTS = [

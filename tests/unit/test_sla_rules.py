@@ -144,6 +144,16 @@ def test_calendar_precedence_rep_calendar_then_team_then_default_with_reps_own_z
     assert calendar_for(SLA.assignment, SLA, None) is None  # type: ignore[arg-type]
 
 
+def test_a_rep_who_states_no_zone_counts_on_the_team_calendar_after_the_event_travels_as_json() -> None:
+    """Fields a sender left out are all set once an event has been serialised and read back: the rep's
+    zone must be None there, not a default that would replace the team calendar's."""
+    travelled = Assignee.model_validate_json(Assignee(rep_id="c", team_id="emea").model_dump_json())
+    assert calendar_for(SLA.acceptance, SLA, travelled).timezone == "Europe/Paris"  # type: ignore[union-attr]
+    for unknown in ("Mars/Olympus", "america/new_york"):  # kept on the calendar's zone, not dead-lettered
+        odd = Assignee(rep_id="d", team_id="emea", timezone=unknown)
+        assert calendar_for(SLA.acceptance, SLA, odd).timezone == "Europe/Paris"  # type: ignore[union-attr]
+
+
 def test_the_example_definitions_load_with_every_sla_section() -> None:
     sla = load_definitions(EXAMPLE_PATH).definitions.sla
     assert sla.warnings_percent == [80, 95]
@@ -321,6 +331,16 @@ def test_met_before_due_is_on_time() -> None:
     assert meet(clock, at=MONDAY_1000).met_late is False
 
 
+def test_an_acceptance_before_the_due_time_is_on_time_even_when_the_breach_fired_first() -> None:
+    """A lagging consumer applies the `sal` after the timer fired the breach: the clock was met on time."""
+    clock = opened(SlaClockKind.ACCEPTANCE)
+    for step in due_steps(clock, now=clock.due_at + timedelta(minutes=1)):
+        clock = fire(clock, step, now=clock.due_at + timedelta(minutes=1))
+    assert clock.state == ClockState.BREACHED
+    assert meet(clock, at=clock.due_at - timedelta(minutes=1)).met_late is False
+    assert meet(clock, at=clock.due_at + timedelta(minutes=1)).met_late is True
+
+
 # --- pauses -------------------------------------------------------------------------------------
 
 
@@ -351,6 +371,23 @@ def test_waiting_on_prospect_pauses_first_response_and_prospect_replied_resumes_
     # 22 business hours left from Tue 10:00: Tue 7h, Wed 8h, (Thu holiday), Fri 7h → Fri 16:00.
     assert resumed.due_at == datetime(2026, 11, 27, 16, 0, tzinfo=NY)
     assert remaining_business_seconds(resumed, now=resumed_at) == 22 * HOUR
+
+
+def test_a_paused_clock_resumes_on_any_change_of_the_leads_state() -> None:
+    clock = opened(SlaClockKind.FIRST_RESPONSE, at=MONDAY_1000)
+    waiting = change(
+        LeadState.ASSIGNED,
+        from_state=LeadState.ASSIGNED,
+        at=MONDAY_1000 + timedelta(hours=1),
+        reason="waiting_on_prospect",
+    )
+    paused = decide_lifecycle(change=waiting, event_id="evt-p", active=[clock], sla=SLA).changed[0]
+    accepted = change(
+        LeadState.SAL, from_state=LeadState.ASSIGNED, at=MONDAY_1000 + 2 * timedelta(hours=1), reason="accepted"
+    )
+    decision = decide_lifecycle(change=accepted, event_id="evt-s", active=[paused], sla=SLA)
+    resumed = next(c for c in decision.changed if c.clock_id == clock.clock_id)
+    assert paused.is_paused and not resumed.is_paused  # the prospect answered: the lead moved on
 
 
 def test_a_paused_clock_fires_nothing() -> None:

@@ -25,6 +25,15 @@ class WorkingHours(Strict):
     start: HHMM = "09:00"
     end: HHMM = "17:00"
 
+    @model_validator(mode="after")
+    def _a_span_that_can_match(self) -> WorkingHours:
+        # Hours that can never match would leave the rep silently never eligible.
+        if self.start >= self.end:  # "HH:MM" strings order as times
+            raise ValueError("working hours must start before they end (overnight shifts are not supported)")
+        if not self.days:
+            raise ValueError("working hours need at least one day")
+        return self
+
 
 class Rep(Strict):
     id: Id

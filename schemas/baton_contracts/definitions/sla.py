@@ -25,7 +25,12 @@ EscalationTarget = Literal["owner", "manager", "on_call"]
 
 class SlaPolicy(Strict):
     name: str = Field(min_length=1, max_length=200)
-    target_seconds: int = Field(gt=0)
+    target_seconds: int = Field(
+        gt=0,
+        le=31_536_000,
+        description="At most a year's worth of seconds: a handoff target is hours or days, and business time "
+        "is searched for at most ten years ahead.",
+    )
     time: Literal["business", "wall"] = Field(
         default="wall", description="`business`: counted on the business calendar; `wall`: calendar time."
     )

@@ -23,7 +23,13 @@ from enum import StrEnum
 
 from baton_contracts.definitions.sla import Channel, EscalationTarget, SlaDefinitions, SlaPolicy
 from baton_contracts.events import Assignee, LeadState, LifecycleChanged, SlaClockKind
-from baton_sla_monitor.calendars import Calendar, add_business_seconds, business_seconds_between, knows_country
+from baton_sla_monitor.calendars import (
+    Calendar,
+    add_business_seconds,
+    business_seconds_between,
+    knows_country,
+    knows_zone,
+)
 
 
 class ClockState(StrEnum):
@@ -244,8 +250,9 @@ def calendar_for(policy: SlaPolicy, sla: SlaDefinitions, assignee: Assignee | No
 
     Precedence: the policy's own calendar; the rep's `assignee.calendar`; the rep's team's calendar
     (`team_calendars`); `default_calendar`. Unless the policy or the rep names a calendar, the rep's
-    own time zone and country (when the assignee states them) replace the calendar's; a country whose
-    holidays the `holidays` library does not have leaves the calendar's own (the clock still runs).
+    own time zone and country (when the assignee states them) replace the calendar's; a zone this
+    machine does not know, or a country whose holidays the `holidays` library does not have, leaves the
+    calendar's own (the clock still runs: a bad value must not dead-letter the lead's lifecycle).
     """
     if policy.time == "wall":
         return None
@@ -256,10 +263,9 @@ def calendar_for(policy: SlaPolicy, sla: SlaDefinitions, assignee: Assignee | No
     name = sla.default_calendar
     if assignee is not None and assignee.team_id is not None:
         name = sla.team_calendars.get(assignee.team_id, name)
-    timezone = assignee.timezone if assignee is not None and "timezone" in assignee.model_fields_set else None
-    country = (
-        assignee.country if assignee is not None and assignee.country and knows_country(assignee.country) else None
-    )
+    stated = assignee if assignee is not None else Assignee(rep_id="")
+    timezone = stated.timezone if stated.timezone and knows_zone(stated.timezone) else None
+    country = stated.country if stated.country and knows_country(stated.country) else None
     return Calendar.from_definition(sla.calendars[name], timezone=timezone, country=country)
 
 
@@ -414,8 +420,8 @@ def decide_lifecycle(
                     opened[opened.index(clock)] = paused
                 else:
                     changed[clock.clock_id] = paused
-            elif change.reason in condition.resume_reasons and latest.is_paused:
-                changed[clock.clock_id] = resume(latest, at=change.at)
+            elif latest.is_paused and (change.reason in condition.resume_reasons or state_changed):
+                changed[clock.clock_id] = resume(latest, at=change.at)  # a resume reason, or any change of state
     return LifecycleDecision(
         milestone=Milestone.FIRST_RESPONSE if responded else MILESTONE_REACHED_BY.get(change.to_state),
         stopped=tuple(stopped),
@@ -531,13 +537,11 @@ def resume(clock: SlaClock, *, at: datetime) -> SlaClock:
 
 
 def meet(clock: SlaClock, *, at: datetime) -> SlaClock:
-    """Stop an active clock as met; late when handled after its due time or already breached."""
+    """Stop an active clock as met; late when handled after its due time. By the time of the event, not
+    the clock's state: a breach the timer fired before a lagging consumer applied an earlier `sal` does
+    not make that `sal` late."""
     consumed = consumed_seconds(clock, at=at)
-    late = (
-        clock.state == ClockState.BREACHED
-        or consumed > clock.target_seconds
-        or (clock.paused_at is None and at > clock.due_at)
-    )
+    late = consumed > clock.target_seconds or (clock.paused_at is None and at > clock.due_at)
     return _stop(clock, state=ClockState.MET, at=at, met_late=late)
 
 

@@ -196,7 +196,6 @@ async def disqualify(
     now: datetime,
 ) -> Lead:
     lead = await _locked(session, lead_id, principal)
-    lead.queued_at = None
     await transition(
         session,
         lead,

@@ -86,6 +86,8 @@ async def transition(
     lead.updated_at = change.at
     if rep_id is not None:
         lead.rep_id = rep_id
+    if to != LeadState.MQL:  # a rep took it, or it left the funnel: no longer waiting in the queue
+        lead.queued_at = None
     details = dict(change.details or {})
     session.add(
         LifecycleTransition(

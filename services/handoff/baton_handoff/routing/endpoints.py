@@ -92,6 +92,14 @@ class NotFound(Problem):
     type = "https://baton.dev/problems/not-found"
 
 
+class UnknownOwners(Problem):
+    """An import naming owners who are not on the roster: nothing imported (as `PUT` refuses one)."""
+
+    status = 422
+    title = "Unknown account owners"
+    type = "https://baton.dev/problems/unknown-owners"
+
+
 def _rep_read(rep: Rep) -> RepRead:
     return RepRead.model_validate(
         {
@@ -149,11 +157,12 @@ async def put_rep(rep_id: IdPath, body: RepWrite, write: AdminWrite) -> JSONResp
             rep = Rep(rep_id=rep_id, pass_value=team.virtual_time, updated_at=now, **values)
             session.add(rep)
         else:
-            rejoining = rep.team_id != body.team_id or (body.active and not rep.active)
+            moved = rep.team_id != body.team_id  # read before the new values overwrite it
+            rejoining = moved or (body.active and not rep.active)
             for name, value in values.items():
                 setattr(rep, name, value)
-            if rejoining:
-                rep.pass_value = max(rep.pass_value if rep.team_id == team.team_id else 0.0, team.virtual_time)
+            if rejoining:  # at the team's current place: a place in another team's rotation means nothing here
+                rep.pass_value = team.virtual_time if moved else max(rep.pass_value, team.virtual_time)
             rep.updated_at = now
         await session.flush()
         return _rep_read(rep)
@@ -261,12 +270,24 @@ async def put_account(account_id: IdPath, body: AccountWrite, write: AdminWrite)
 
 
 @router.post(
-    "/accounts/import", response_model=ImportResult, summary="Bulk import accounts and owners (upsert)", responses=WRITE
+    "/accounts/import",
+    response_model=ImportResult,
+    summary="Bulk import accounts and owners (upsert); nothing is imported if a row names an unknown owner",
+    responses=WRITE,
 )
 async def import_accounts(body: AccountImport, write: AdminWrite) -> JSONResponse:
     session, now = write.session, write.now
 
     async def run() -> ImportResult:
+        owners = {row.owner_rep_id for row in body.accounts} - {None}
+        known = set(await session.scalars(select(Rep.rep_id).where(Rep.rep_id.in_(owners)))) if owners else set()
+        unknown = [
+            {"field": f"accounts.{n}.owner_rep_id", "message": f"no rep {row.owner_rep_id!r} on the roster"}
+            for n, row in enumerate(body.accounts)
+            if row.owner_rep_id is not None and row.owner_rep_id not in known
+        ]
+        if unknown:
+            raise UnknownOwners(f"{len(unknown)} rows name an owner not on the roster", extra={"errors": unknown})
         created = updated = 0
         for row in body.accounts:
             _, was_created = await _upsert_account(

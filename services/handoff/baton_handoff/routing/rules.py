@@ -85,13 +85,21 @@ class Route:
 
 
 def normalise_company(name: str, *, suffixes: Iterable[str]) -> str:
-    """Lower case, accents and punctuation dropped, legal suffixes removed: "Acme, Inc." → "acme"."""
-    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
-    text = text.replace("&", " and ")
-    words = re.findall(r"[a-z0-9]+", text)
-    drop = set(suffixes)
+    """Lower case, accents and punctuation dropped, legal suffixes removed: "Acme, Inc." → "acme",
+    "Acme B.V." → "acme" (dotted initials are one word: "b.v." is "bv"); the suffixes are read the same way."""
+    words = _words(name)
+    drop = {word for suffix in suffixes for word in _words(suffix)[-1:]}
     kept = [w for w in words if w not in drop]
     return " ".join(kept or words)
+
+
+_INITIALS = re.compile(r"\b[a-z](?:\.[a-z])+\b\.?")
+
+
+def _words(text: str) -> list[str]:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    text = _INITIALS.sub(lambda initials: initials.group().replace(".", ""), text.replace("&", " and "))
+    return re.findall(r"[a-z0-9]+", text)
 
 
 def email_domain(email: str | None) -> str | None:

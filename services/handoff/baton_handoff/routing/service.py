@@ -129,10 +129,12 @@ async def seed_roster(session: AsyncSession, *, definitions: LoadedDefinitions, 
 
 
 def assignee_of(rep: Rep) -> Assignee:
+    """The rep as lifecycle events carry it. A rep's zone is UTC until one is set: that default is sent
+    as no zone, so the SLA clock counts on the rep's team (or the default) calendar's zone instead."""
     return Assignee(
         rep_id=rep.rep_id,
         team_id=rep.team_id,
-        timezone=rep.timezone,
+        timezone=rep.timezone if rep.timezone != "UTC" else None,
         country=rep.country,
         calendar=rep.calendar,
         manager_id=rep.manager_id,
@@ -239,13 +241,14 @@ async def decide(
         accounts=await known_accounts(session, ctx),
         config=routing.account_matching,
     )
-    # Lock every team a rule could send this lead to, in a stable order (no deadlock between instances).
-    candidates = sorted({routing.default_team, *(r.team for r in routing.rules if r.team)})
-    for team_id in candidates:
+    named = [await _rep(session, ctx, rep_id) for rep_id in sorted({r.rep for r in routing.rules if r.rep})]
+    if account is not None and account.owner_rep_id is not None:
+        await _rep(session, ctx, account.owner_rep_id)
+    # Lock every team a rule could send this lead to (a rule's named rep's team too: its teammates take
+    # the lead when the rep cannot), in a stable order (no deadlock between instances).
+    teams_of_named = {rep.team_id for rep in named if rep is not None}
+    for team_id in sorted({routing.default_team, *(r.team for r in routing.rules if r.team), *teams_of_named}):
         await _lock_team(session, ctx, team_id)
-    for rep_id in {account.owner_rep_id if account else None, *(r.rep for r in routing.rules if r.rep)} - {None}:
-        assert rep_id is not None
-        await _rep(session, ctx, rep_id)
     reps_by_id = await _rep_states(session, list(ctx.reps.values()), now=now)
     teams = {
         team_id: TeamState(
@@ -293,7 +296,6 @@ async def route_lead(
         team.updated_at = now
     rep = ctx.reps[decision.rep_id]
     lead.team_id = rep.team_id
-    lead.queued_at = None
     session.add(Assignment(lead_id=lead.lead_id, rep_id=rep.rep_id, team_id=rep.team_id, at=now))
     details = {**(change.details or {}), "routing_rule": decision.rule, **decision.details}
     event_id = await transition(
@@ -381,12 +383,13 @@ async def drain_queue(
     limit: int = 100,
     crm_webhook: CrmWake = None,
 ) -> int:
-    """Try again to route queued MQLs (oldest first); returns how many were assigned."""
+    """Try again to route queued MQLs, the least recently tried first (each try that fails moves the lead
+    to the back, so leads nobody can take never hold the others up); returns how many were assigned."""
     leads = list(
         await session.scalars(
             select(Lead)
             .where(Lead.queued_at.is_not(None), Lead.state.in_([LeadState.MQL, LeadState.ASSIGNED]))
-            .order_by(Lead.queued_at)
+            .order_by(Lead.updated_at, Lead.queued_at, Lead.lead_id)
             .limit(limit)
             .with_for_update()
         )
