@@ -104,10 +104,11 @@ def test_fast_track_is_high_intent_and_says_which_signal() -> None:
     assert decision.details["signals"] == ["contact_sales"]
 
 
-def test_held_lead_names_the_missing_fields() -> None:
+@pytest.mark.parametrize("company", [None, "", "   "])  # spaces are no company either
+def test_held_lead_names_the_missing_fields(company: str | None) -> None:
     decision = qualify(
         state=S.KNOWN,
-        scored=lead(fit_grade="A", engagement_band=3, profile=LeadProfile(country="US")),
+        scored=lead(fit_grade="A", engagement_band=3, profile=LeadProfile(country="US", company=company)),
         rules=RULES,
         now=NOW,
     )

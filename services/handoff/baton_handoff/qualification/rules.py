@@ -68,7 +68,7 @@ def qualify(
     if decision.outcome != Outcome.MQL:
         return decision
     if scored.profile is not None:
-        missing = [name for name in rules.required_fields if getattr(scored.profile, name) in (None, "", [])]
+        missing = [name for name in rules.required_fields if _blank(getattr(scored.profile, name))]
         if missing:
             return Qualification(
                 Outcome.HOLD,
@@ -125,3 +125,8 @@ def _gate(scored: LeadScored, rules: QualificationDefinitions) -> Qualification:
             },
         )
     return Qualification(Outcome.NOT_YET, "matrix", f"fit {grade} but engagement band {band} is below {bar}", values)
+
+
+def _blank(value: Any) -> bool:
+    """No value, or one with nothing in it (an empty list, a string of spaces)."""
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
