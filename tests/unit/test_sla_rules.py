@@ -241,7 +241,15 @@ def test_first_response_reason_meets_the_first_response_clock_and_records_the_mi
         sla=SLA,
     )
     assert [(c.kind, c.state) for c in responded.stopped] == [(SlaClockKind.FIRST_RESPONSE, ClockState.MET)]
-    assert responded.milestone == Milestone.FIRST_RESPONSE
+    assert responded.milestones == (Milestone.FIRST_RESPONSE,)
+    # an acceptance that reports the first response reaches both milestones
+    both = decide_lifecycle(
+        change=change(LeadState.SAL, from_state=LeadState.ASSIGNED, at=MONDAY_1000, reason="first_response"),
+        event_id="evt-3",
+        active=list(first.opened),
+        sla=SLA,
+    )
+    assert both.milestones == (Milestone.FIRST_RESPONSE, Milestone.SAL)
 
 
 def test_acceptance_keeps_first_response_running_and_disqualification_cancels_both() -> None:

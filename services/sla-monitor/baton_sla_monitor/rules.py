@@ -213,7 +213,9 @@ class SlaClock:
 
 @dataclass(frozen=True)
 class LifecycleDecision:
-    milestone: Milestone | None
+    milestones: tuple[Milestone, ...]
+    """What the change reached: its state's milestone, a first response, or both (`assigned → sal` that
+    reports the first response)."""
     stopped: tuple[SlaClock, ...]
     """Clocks after stopping (met or cancelled); one with fired steps resolves its alerts."""
     opened: tuple[SlaClock, ...]
@@ -423,7 +425,14 @@ def decide_lifecycle(
             elif latest.is_paused and (change.reason in condition.resume_reasons or state_changed):
                 changed[clock.clock_id] = resume(latest, at=change.at)  # a resume reason, or any change of state
     return LifecycleDecision(
-        milestone=Milestone.FIRST_RESPONSE if responded else MILESTONE_REACHED_BY.get(change.to_state),
+        milestones=tuple(
+            m
+            for m in (
+                Milestone.FIRST_RESPONSE if responded else None,
+                MILESTONE_REACHED_BY.get(change.to_state) if state_changed or not responded else None,
+            )
+            if m is not None
+        ),
         stopped=tuple(stopped),
         opened=tuple(opened),
         changed=tuple(changed.values()),
@@ -435,7 +444,7 @@ def decide_first_response(*, at: datetime, active: Sequence[SlaClock]) -> Lifecy
     """The CRM reported the rep's first response (`baton.lead.first_response_recorded`): meet the lead's
     first-response clock, if one is running, and record the milestone."""
     stopped = tuple(meet(c, at=at) for c in active if c.kind == SlaClockKind.FIRST_RESPONSE and c.is_active)
-    return LifecycleDecision(milestone=Milestone.FIRST_RESPONSE, stopped=stopped, opened=(), first_response=True)
+    return LifecycleDecision(milestones=(Milestone.FIRST_RESPONSE,), stopped=stopped, opened=(), first_response=True)
 
 
 def record_milestone(milestones: Milestones, milestone: Milestone, *, at: datetime) -> Milestones:

@@ -158,7 +158,7 @@ async def apply_lifecycle(
                 change=change, event_id=cloud_event.id, sla=definitions.definitions.sla, active=active
             )
             transition, reason = f"{change.from_state or 'none'}->{change.to_state}", change.reason
-        await _record_milestone(session, lead_id=lead_id, milestone=decision.milestone, at=at)
+        await _record_milestones(session, lead_id=lead_id, milestones=decision.milestones, at=at)
         for clock in decision.stopped:
             copy_to_row(clock, active_rows[clock.clock_id])
             await _emit_stop(session, outbox=outbox, clock=clock, now=now, reason=transition)
@@ -562,16 +562,18 @@ def plan_from_json(value: dict[str, Any] | None) -> ClockPlan:
 # --- internals ---------------------------------------------------------------------------------
 
 
-async def _record_milestone(session: AsyncSession, *, lead_id: str, milestone: Milestone | None, at: datetime) -> None:
+async def _record_milestones(
+    session: AsyncSession, *, lead_id: str, milestones: tuple[Milestone, ...], at: datetime
+) -> None:
     row = await session.get(LeadMilestones, lead_id, with_for_update=True)
     if row is None:
         row = LeadMilestones(lead_id=lead_id)
         session.add(row)
-    if milestone is not None:
-        current = Milestones(**{f.name: getattr(row, f.name) for f in fields(Milestones)})
-        updated = record_milestone(current, milestone, at=at)
-        for f in fields(updated):
-            setattr(row, f.name, getattr(updated, f.name))
+    updated = Milestones(**{f.name: getattr(row, f.name) for f in fields(Milestones)})
+    for milestone in milestones:
+        updated = record_milestone(updated, milestone, at=at)
+    for f in fields(updated):
+        setattr(row, f.name, getattr(updated, f.name))
 
 
 def _emit_step(batch: list[tuple[str, str, bytes]], *, clock: SlaClock, step: Step, now: datetime) -> None:
