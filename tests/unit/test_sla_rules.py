@@ -230,6 +230,11 @@ def test_reassignment_restarts_acceptance_for_the_new_rep_and_keeps_first_respon
         "mia",
         response.due_at,
     )
+    # The first assignment delivered again after it (a dead letter redriven): older than ben's clocks,
+    # it cancels nothing and takes nothing back from him.
+    running = [new_acceptance, kept]
+    stale = decide_lifecycle(change=change(LeadState.ASSIGNED), event_id="evt-1", active=running, sla=SLA)
+    assert (stale.stopped, stale.opened, stale.changed) == ((), (), ())
 
 
 def test_first_response_reason_meets_the_first_response_clock_and_records_the_milestone() -> None:

@@ -392,6 +392,11 @@ def decide_lifecycle(
                 stopped.append(meet(current, at=change.at))
             continue
         if change.to_state == rule.starts_on:
+            if current is not None and (
+                change.at < current.started_at
+                or current.clock_id == clock_id_for(lead_id=change.lead_id, kind=rule.kind, cause_event_id=event_id)
+            ):
+                continue  # the event that opened the running clock, or an older one (a redriven dead letter)
             if current is None:
                 new = open_for(change, event_id=event_id, kind=rule.kind, sla=sla)
                 if new is not None:
