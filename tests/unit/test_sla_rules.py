@@ -192,6 +192,21 @@ def test_assignment_clock_opens_on_mql_in_wall_time_and_is_met_by_assignment() -
     assert {c.kind for c in decision.opened} == {SlaClockKind.ACCEPTANCE, SlaClockKind.FIRST_RESPONSE}
 
 
+def test_a_clock_kind_dropped_from_the_definitions_stops_its_running_clocks_as_before_and_opens_none() -> None:
+    """Else an assignment clock opened before the change would never be met and escalate forever."""
+    (running,) = decide_lifecycle(
+        change=change(LeadState.MQL, rep_id=None), event_id="evt-mql", active=[], sla=SLA
+    ).opened
+    without = SLA.model_copy(update={"assignment": None})
+    later = FRIDAY_1630 + timedelta(seconds=20)
+    assigned = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, at=later), event_id="evt-a", active=[running], sla=without
+    )
+    assert [(c.kind, c.state) for c in assigned.stopped] == [(SlaClockKind.ASSIGNMENT, ClockState.MET)]
+    again = decide_lifecycle(change=change(LeadState.MQL, rep_id=None), event_id="evt-mql-2", active=[], sla=without)
+    assert again.opened == ()
+
+
 def test_high_intent_first_response_is_5_business_minutes() -> None:
     clock = opened(SlaClockKind.FIRST_RESPONSE, intent="high")
     assert clock.policy == "high-intent-first-response"

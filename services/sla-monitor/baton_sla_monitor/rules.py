@@ -74,7 +74,9 @@ class ClockRule:
 
     `restart_on_reassign`: entering `starts_on` again with another rep replaces the clock (the
     new rep gets a fresh target); otherwise the running clock keeps going and changes owner.
-    A clock is cancelled by `cancelled_by` (None: any transition to another state).
+    A clock is cancelled by `cancelled_by` (None: any transition to another state). `opens`: the
+    definitions have this kind of clock; when they drop it, clocks of the kind already running still
+    stop as before (they would run to breach and escalate forever otherwise), and no new one opens.
     """
 
     kind: SlaClockKind
@@ -82,37 +84,33 @@ class ClockRule:
     met_by: frozenset[LeadState]
     restart_on_reassign: bool
     cancelled_by: frozenset[LeadState] | None = None
+    opens: bool = True
 
 
 def clock_rules(sla: SlaDefinitions) -> tuple[ClockRule, ...]:
-    rules = [
+    return (
         ClockRule(
             SlaClockKind.ACCEPTANCE,
             starts_on=LeadState.ASSIGNED,
             met_by=frozenset({LeadState.SAL, LeadState.REJECTED}),
             restart_on_reassign=True,
-        )
-    ]
-    if sla.assignment is not None:
-        rules.append(
-            ClockRule(
-                SlaClockKind.ASSIGNMENT,
-                starts_on=LeadState.MQL,
-                met_by=frozenset({LeadState.ASSIGNED}),
-                restart_on_reassign=False,
-            )
-        )
-    if sla.first_response is not None:
-        rules.append(
-            ClockRule(
-                SlaClockKind.FIRST_RESPONSE,
-                starts_on=LeadState(sla.first_response_starts_on),
-                met_by=RESPONDED_STATES,
-                restart_on_reassign=False,
-                cancelled_by=LEFT_FUNNEL,
-            )
-        )
-    return tuple(rules)
+        ),
+        ClockRule(
+            SlaClockKind.ASSIGNMENT,
+            starts_on=LeadState.MQL,
+            met_by=frozenset({LeadState.ASSIGNED}),
+            restart_on_reassign=False,
+            opens=sla.assignment is not None,
+        ),
+        ClockRule(
+            SlaClockKind.FIRST_RESPONSE,
+            starts_on=LeadState(sla.first_response_starts_on),
+            met_by=RESPONDED_STATES,
+            restart_on_reassign=False,
+            cancelled_by=LEFT_FUNNEL,
+            opens=sla.first_response is not None,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -391,7 +389,7 @@ def decide_lifecycle(
             if current is not None:
                 stopped.append(meet(current, at=change.at))
             continue
-        if change.to_state == rule.starts_on:
+        if change.to_state == rule.starts_on and (rule.opens or current is not None):
             if current is not None and (
                 change.at < current.started_at
                 or current.clock_id == clock_id_for(lead_id=change.lead_id, kind=rule.kind, cause_event_id=event_id)
