@@ -192,6 +192,20 @@ def test_assignment_clock_opens_on_mql_in_wall_time_and_is_met_by_assignment() -
     assert {c.kind for c in decision.opened} == {SlaClockKind.ACCEPTANCE, SlaClockKind.FIRST_RESPONSE}
 
 
+def test_an_assignment_applied_after_the_acceptance_it_led_to_opens_no_clock_nothing_would_meet() -> None:
+    """Events out of order (a dead letter redriven): `sal` at 10:05 was applied, then `assigned` at 10:00."""
+    accepted = Milestones(assigned_at=None, sal_at=MONDAY_1000 + timedelta(minutes=5))
+    decision = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, at=MONDAY_1000), event_id="evt-a", active=[], sla=SLA, reached=accepted
+    )
+    assert {c.kind for c in decision.opened} == {SlaClockKind.FIRST_RESPONSE}  # acceptance: met already
+    responded = Milestones(first_response_at=MONDAY_1000 - timedelta(minutes=1))  # before this cycle: counts not
+    cycle = decide_lifecycle(
+        change=change(LeadState.ASSIGNED, at=MONDAY_1000), event_id="evt-b", active=[], sla=SLA, reached=responded
+    )
+    assert {c.kind for c in cycle.opened} == {SlaClockKind.ACCEPTANCE, SlaClockKind.FIRST_RESPONSE}
+
+
 def test_a_clock_kind_dropped_from_the_definitions_stops_its_running_clocks_as_before_and_opens_none() -> None:
     """Else an assignment clock opened before the change would never be met and escalate forever."""
     (running,) = decide_lifecycle(

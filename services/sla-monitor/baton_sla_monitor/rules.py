@@ -370,12 +370,19 @@ def is_first_response(change: LifecycleChanged) -> bool:
 
 
 def decide_lifecycle(
-    *, change: LifecycleChanged, event_id: str, active: Sequence[SlaClock], sla: SlaDefinitions
+    *,
+    change: LifecycleChanged,
+    event_id: str,
+    active: Sequence[SlaClock],
+    sla: SlaDefinitions,
+    reached: Milestones | None = None,
 ) -> LifecycleDecision:
     """What one lifecycle transition does to the lead's milestones and active clocks.
 
     `event_id` is the transition's CloudEvents id: the clock it opens is named after it, so a
-    replayed transition finds its own clock already running and opens nothing.
+    replayed transition finds its own clock already running and opens nothing. `reached`: the lead's
+    milestones so far; a clock whose meeting milestone came at or after this transition (events
+    applied out of order: `sal` before its `assigned`) is not opened, since nothing would meet it.
     """
     stopped: list[SlaClock] = []
     opened: list[SlaClock] = []
@@ -396,7 +403,11 @@ def decide_lifecycle(
             ):
                 continue  # the event that opened the running clock, or an older one (a redriven dead letter)
             if current is None:
-                new = open_for(change, event_id=event_id, kind=rule.kind, sla=sla)
+                new = (
+                    None
+                    if _met_already(rule.kind, reached, change.at)
+                    else open_for(change, event_id=event_id, kind=rule.kind, sla=sla)
+                )
                 if new is not None:
                     opened.append(new)
             elif rule.restart_on_reassign and current.rep_id != change.rep_id:
@@ -441,6 +452,20 @@ def decide_lifecycle(
         changed=tuple(changed.values()),
         first_response=responded,
     )
+
+
+MET_BY_MILESTONES: dict[SlaClockKind, tuple[str, ...]] = {
+    SlaClockKind.ASSIGNMENT: ("assigned_at",),
+    SlaClockKind.ACCEPTANCE: ("sal_at", "rejected_at"),
+    SlaClockKind.FIRST_RESPONSE: ("first_response_at",),
+}
+
+
+def _met_already(kind: SlaClockKind, reached: Milestones | None, at: datetime) -> bool:
+    """Whether a milestone that meets a clock of `kind` was reached at or after `at`."""
+    if reached is None:
+        return False
+    return any((moment := getattr(reached, name)) is not None and moment >= at for name in MET_BY_MILESTONES[kind])
 
 
 def decide_first_response(*, at: datetime, active: Sequence[SlaClock]) -> LifecycleDecision:

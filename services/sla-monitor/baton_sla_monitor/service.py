@@ -154,8 +154,10 @@ async def apply_lifecycle(
         else:
             change: LifecycleChanged = cloud_event.data
             at = change.at
+            stored = await session.get(LeadMilestones, lead_id, with_for_update=True)
+            reached = Milestones(**{f.name: getattr(stored, f.name) for f in fields(Milestones)}) if stored else None
             decision = decide_lifecycle(
-                change=change, event_id=cloud_event.id, sla=definitions.definitions.sla, active=active
+                change=change, event_id=cloud_event.id, sla=definitions.definitions.sla, active=active, reached=reached
             )
             transition, reason = f"{change.from_state or 'none'}->{change.to_state}", change.reason
         await _record_milestones(session, lead_id=lead_id, milestones=decision.milestones, at=at)
