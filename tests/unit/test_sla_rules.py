@@ -37,6 +37,7 @@ from baton_sla_monitor.rules import (
     policy_for,
     record_milestone,
     remaining_business_seconds,
+    remaining_seconds,
     resume,
     schedule,
     step_severity,
@@ -434,7 +435,11 @@ def test_a_paused_clock_resumes_on_any_change_of_the_leads_state() -> None:
 
 def test_a_paused_clock_fires_nothing() -> None:
     clock = pause(opened(SlaClockKind.ACCEPTANCE, at=MONDAY_1000), at=MONDAY_1000 + timedelta(minutes=5))
-    assert due_steps(clock, now=MONDAY_1000 + timedelta(days=30)) == []
+    later = MONDAY_1000 + timedelta(days=30)
+    assert due_steps(clock, now=later) == []
+    # not "overdue" while paused: its due time moves when it resumes; what is left is business time
+    assert remaining_seconds(clock, now=later) is None
+    assert remaining_business_seconds(clock, now=later) == 4 * HOUR - 5 * 60
 
 
 @settings(max_examples=60, deadline=None)

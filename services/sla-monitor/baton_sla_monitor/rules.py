@@ -620,8 +620,9 @@ def elapsed_seconds(clock: SlaClock, *, at: datetime) -> float:
 
 
 def remaining_seconds(clock: SlaClock, *, now: datetime) -> float | None:
-    """Seconds until due (negative when overdue) while the clock is active; None once stopped."""
-    return (clock.due_at - now).total_seconds() if clock.is_active else None
+    """Seconds until due (negative when overdue) while the clock runs; None once stopped, and while
+    paused (the due time moves when it resumes: `remaining_business_seconds` is what is left)."""
+    return (clock.due_at - now).total_seconds() if clock.is_active and not clock.is_paused else None
 
 
 def remaining_business_seconds(clock: SlaClock, *, now: datetime) -> float | None:

@@ -47,7 +47,7 @@ class ClockRead(BaseModel):
     due_at: datetime = Field(examples=["2026-11-23T18:00:00Z"])
     remaining_seconds: float | None = Field(
         description="Seconds until due, negative when overdue, while the clock is running or breached; "
-        "None once it stopped.",
+        "None once it stopped, and while it is paused (see `remaining_business_seconds`).",
         examples=[5400.0],
     )
     breached_at: datetime | None = Field(examples=[None])
