@@ -11,12 +11,14 @@ CA store (OpenSSL's `SSL_CERT_FILE` / `SSL_CERT_DIR` point it elsewhere).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
 
 BODY_LIMIT = 64 * 1024  # of an answer's body, read for error messages; the rest is not read
+_ANY_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s'\",)]*", re.IGNORECASE)  # in an error message
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +67,10 @@ class WebhookClient:
         except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
             raise Unreachable(f"timeout ({type(exc).__name__})", error=type(exc).__name__, timed_out=True) from None
         except aiohttp.ClientError as exc:
-            said = str(exc)
-            detail = f": {said}" if said and url not in said else ""
+            # aiohttp's messages carry the URL, normalised (so not always the configured text): out with
+            # any URL, since a webhook URL can hold its secret (Slack's, a token parameter).
+            said = _ANY_URL.sub("<url>", str(exc)) if url not in str(exc) else ""
+            detail = f": {said}" if said else ""
             raise Unreachable(f"{type(exc).__name__}{detail}", error=type(exc).__name__, timed_out=False) from None
 
     async def aclose(self) -> None:

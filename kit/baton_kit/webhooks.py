@@ -11,7 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 
@@ -48,12 +48,12 @@ def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # not "²": str.isdigit takes any Unicode digit, float() does not
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
-    if when.tzinfo is None:  # an HTTP date is GMT by definition; a sender that left the zone off means it too
-        return None
+    if when.tzinfo is None:  # an HTTP date is GMT by definition (asctime carries no zone): read it so
+        when = when.replace(tzinfo=UTC)
     return max((when - now).total_seconds(), 0.0)

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -373,6 +374,57 @@ async def test_a_failed_assignment_is_not_sent_again_over_the_withdrawal_that_fo
     assert one.status_code == 409
     assert "would undo it" in one.json()["detail"]
     assert every.json() == {"retried": 0, "superseded": 1}
+
+
+async def test_a_failed_assignment_is_not_sent_again_while_the_withdrawal_after_it_is_on_its_way(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Sent now, it would reach the CRM after the withdrawal once that one gets through."""
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        if lead_of(request) != "lead-waiting":
+            return httpx.Response(204)
+        return httpx.Response(410 if json.loads(request.content)["type"] == "lead.assigned" else 503)
+
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
+        await handoff.score(scored("lead-waiting"))
+        (failed,) = await eventually(
+            lambda: deliveries(handoff, status="failed", lead_id="lead-waiting"), until=lambda d: len(d) == 1
+        )
+        await handoff.score(scored("lead-waiting", disqualifiers=["competitor"]))  # withdrawal: the CRM says 503
+        await eventually(
+            lambda: deliveries(handoff, status="pending", lead_id="lead-waiting"),
+            until=lambda d: len(d) == 1 and d[0]["attempts"] >= 1,
+        )
+        one = await handoff.client.post(f"/v1/crm-webhook/deliveries/{failed['id']}/retry")
+    assert one.status_code == 409
+    assert "on its way" in one.json()["detail"]
+
+
+async def test_one_garbled_answer_does_not_keep_a_pass_from_recording_the_others(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A NUL in a body (PostgreSQL text refuses it) and a Retry-After longer than a timedelta holds: the
+    pass records every answer, so the delivered one is not sent again after the lease."""
+    sent: Counter[str] = Counter()
+
+    def crm(request: httpx.Request) -> httpx.Response:
+        lead = lead_of(request)
+        sent[lead] += 1
+        if lead == "lead-garbled":
+            return httpx.Response(500, content=b"oops\x00trace", headers={"Retry-After": "100000000000000"})
+        return httpx.Response(204)
+
+    async with crm_handoff(database_url, kafka_bootstrap, tmp_path, crm) as handoff:
+        await handoff.score(scored("lead-garbled"), scored("lead-fine"))
+        (garbled,) = await eventually(
+            lambda: deliveries(handoff, lead_id="lead-garbled"), until=lambda d: len(d) == 1 and d[0]["attempts"] >= 1
+        )
+        (fine,) = await eventually(
+            lambda: deliveries(handoff, status="delivered", lead_id="lead-fine"), until=lambda d: len(d) == 1
+        )
+    assert (sent["lead-fine"], fine["attempts"]) == (1, 1)
+    assert garbled["status"] == "pending" and garbled["last_error"] == "HTTP 500: oopstrace"
 
 
 async def test_sla_events_show_clocks_and_a_reassign_request_moves_the_lead(

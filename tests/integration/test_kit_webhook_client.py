@@ -76,6 +76,30 @@ async def test_no_answer_is_unreachable_and_the_message_never_holds_the_url() ->
     assert all("T0-secret-path" not in str(e.value) for e in (refused, timed_out))
 
 
+async def test_a_garbled_answer_is_unreachable_and_the_message_holds_no_form_of_the_url() -> None:
+    """aiohttp names the URL normalised (scheme and host in lower case, `%7e` as `~`), so it is not
+    always the configured text: no URL at all may stand in the message (a webhook URL holds secrets)."""
+
+    async def garbled(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1024)
+        writer.write(b"hello there\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(garbled, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = WebhookClient(timeout_seconds=2)
+    try:
+        with pytest.raises(Unreachable) as garbage:
+            await client.post(f"HTTP://127.0.0.1:{port}{SECRET_PATH}?token=s%7ecret", body=b"{}", headers={})
+    finally:
+        await client.aclose()
+        server.close()
+    message = str(garbage.value)
+    assert garbage.value.error == "ClientResponseError"
+    assert "T0-secret-path" not in message and "s~cret" not in message and "s%7ecret" not in message
+
+
 async def test_a_burst_of_posts_reuses_at_most_its_connections() -> None:
     peers: set[object] = set()
 

@@ -76,6 +76,8 @@ def test_the_schedule_spans_about_three_days_and_the_last_try_fails() -> None:
 def test_retry_after_wins_over_the_schedule_within_a_day() -> None:
     assert judge(429, retry_after=120, attempts=3, max_attempts=10).wait == timedelta(minutes=2)
     assert judge(503, retry_after=10 * 86400, attempts=1, max_attempts=10).wait == MAX_WAIT
+    for huge in (1e14, float("inf")):  # more than a timedelta holds
+        assert judge(503, retry_after=huge, attempts=1, max_attempts=10).wait == MAX_WAIT
 
 
 def test_jitter_spreads_the_wait() -> None:
@@ -93,6 +95,8 @@ def test_jitter_spreads_the_wait() -> None:
         ("", None),
         ("soon", None),
         ("-5", None),
+        ("²", None),  # a Unicode digit, which float() refuses
+        ("Mon Nov 30 09:05:00 2026", 300.0),  # asctime: no zone, GMT by definition
     ],
 )
 def test_retry_after_reads_seconds_or_an_http_date(value: str | None, seconds: float | None) -> None:

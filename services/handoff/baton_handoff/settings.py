@@ -1,6 +1,7 @@
 from pydantic import Field, SecretStr, model_validator
 
 from baton_kit.settings import ServiceSettings
+from baton_kit.webhooks import standard_webhooks_key
 
 
 class HandoffSettings(ServiceSettings):
@@ -71,4 +72,9 @@ class HandoffSettings(ServiceSettings):
     def _webhook_needs_a_secret(self) -> "HandoffSettings":
         if self.crm_webhook_url and self.crm_webhook_secret is None:
             raise ValueError("CRM_WEBHOOK_URL needs CRM_WEBHOOK_SECRET (whsec_…): deliveries are always signed")
+        if self.crm_webhook_secret is not None:
+            try:  # a malformed one would stop every delivery at its first signature, and say nothing
+                standard_webhooks_key(self.crm_webhook_secret.get_secret_value())
+            except ValueError as error:
+                raise ValueError(f"CRM_WEBHOOK_SECRET: {error}") from None
         return self

@@ -68,7 +68,10 @@ async def get_delivery(delivery_id: DeliveryId, session: DbSession, _principal: 
     responses={
         **AUTH,
         **NOT_FOUND,
-        409: {"description": "Already delivered, or a later delivery of the same lead was (it would be undone)"},
+        409: {
+            "description": "Already delivered, or a later delivery of the same lead was delivered or is on its way "
+            "(it would be undone)"
+        },
     },
 )
 async def retry_delivery(
@@ -79,7 +82,7 @@ async def retry_delivery(
         raise DeliveryNotRetryable(f"delivery {delivery_id} was delivered at {row.delivered_at:%Y-%m-%dT%H:%M:%SZ}")
     if await delivery.superseded(session, row):
         raise DeliveryNotRetryable(
-            f"a later delivery of lead {row.lead_id} was delivered; sending this one would undo it"
+            f"a later delivery of lead {row.lead_id} was delivered or is on its way; sending this one would undo it"
         )
     delivery.send_again(row, runtime.clock.now())
     return DeliveryRead.model_validate(described(row))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -133,7 +134,12 @@ def judge(
         return Verdict("failed", f"{reason} (the endpoint is gone and asks for no more deliveries)")
     if attempts >= max_attempts:
         return Verdict("failed", reason)
-    wait = retry_wait(attempts, jitter=jitter) if retry_after is None else timedelta(seconds=retry_after)
+    # Capped before it becomes a timedelta: a receiver's huge Retry-After would overflow one.
+    wait = (
+        retry_wait(attempts, jitter=jitter)
+        if retry_after is None
+        else timedelta(seconds=min(retry_after, MAX_WAIT.total_seconds()))
+    )
     return Verdict("retry", reason, min(wait, MAX_WAIT))
 
 
@@ -151,6 +157,14 @@ def described(delivery: CrmDelivery) -> dict[str, Any]:
         "status": status,
         "next_attempt_at": delivery.next_attempt_at if status == "pending" else None,
     }
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """`text` without control characters (a NUL in a receiver's answer is refused by PostgreSQL's text)."""
+    return _CONTROL.sub("", text)
 
 
 # --- queries -----------------------------------------------------------------------------------
@@ -200,11 +214,10 @@ async def list_deliveries(
 
 
 def _superseded() -> ColumnElement[bool]:
-    """A later delivery of the same lead has been delivered: sending this one now would undo it."""
+    """A later delivery of the same lead was delivered, or is on its way (pending, perhaps in flight
+    now): it carries the newer state, and this one sent after it would undo it at the CRM."""
     later = aliased(CrmDelivery)
-    return exists().where(
-        later.lead_id == CrmDelivery.lead_id, later.id > CrmDelivery.id, later.delivered_at.is_not(None)
-    )
+    return exists().where(later.lead_id == CrmDelivery.lead_id, later.id > CrmDelivery.id, later.failed_at.is_(None))
 
 
 async def superseded(session: AsyncSession, delivery: CrmDelivery) -> bool:
@@ -342,20 +355,25 @@ class CrmWebhookSender:
         return sorted((_Leased(i, m, text.encode()) for i, m, text in rows), key=lambda item: item.id)
 
     async def _post(self, item: _Leased) -> tuple[int | None, str | None, float | None]:
-        """(status, error, retry_after) of one try, with at most `concurrency` tries in flight."""
-        async with self.in_flight:
-            headers = standard_webhooks_headers(
-                secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
-            )
-            try:
-                answer = await self.client.post(self.url, body=item.body, headers=headers)
-            except Unreachable as exc:
-                return None, str(exc)[:1000], None
-        if answered_2xx(answer.status):
-            return answer.status, None, None
-        said = answer.body.strip()[:ERROR_BODY_CHARS]
-        error = f"HTTP {answer.status}" + (f": {said}" if said else "")
-        return answer.status, error, retry_after_seconds(answer.retry_after, now=self.clock.now())
+        """(status, error, retry_after) of one try, with at most `concurrency` tries in flight. Never
+        raises: whatever one answer holds, the pass records every other delivery's outcome."""
+        try:
+            async with self.in_flight:
+                headers = standard_webhooks_headers(
+                    secret=self.secret, msg_id=item.message_id, now=self.clock.now(), body=item.body
+                )
+                try:
+                    answer = await self.client.post(self.url, body=item.body, headers=headers)
+                except Unreachable as exc:
+                    return None, _printable(str(exc))[:1000], None
+            if answered_2xx(answer.status):
+                return answer.status, None, None
+            said = _printable(answer.body.strip())[:ERROR_BODY_CHARS]
+            error = f"HTTP {answer.status}" + (f": {said}" if said else "")
+            return answer.status, error, retry_after_seconds(answer.retry_after, now=self.clock.now())
+        except Exception as exc:  # a bug, or an answer nothing above expected: this try failed, not the pass
+            log.exception("crm webhook try failed unexpectedly", delivery_id=item.id)
+            return None, type(exc).__name__, None
 
     async def _record(
         self, leased: Sequence[_Leased], answers: Sequence[tuple[int | None, str | None, float | None]]

@@ -139,5 +139,6 @@ class RetryFailed(_Body):
 class RetryResult(BaseModel):
     retried: int = Field(description="Failed deliveries now pending again, due at once.")
     superseded: int = Field(
-        description="Failed deliveries left alone because a later delivery of the same lead was delivered."
+        description="Failed deliveries left alone because a later delivery of the same lead was delivered or is "
+        "on its way."
     )
