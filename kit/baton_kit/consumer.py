@@ -28,7 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.structs import ConsumerRecord
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -57,6 +57,14 @@ class _Batch(Generic[T]):
     decoded: list[tuple[ConsumerRecord[Any, Any], T]]
     prepared: Any  # what the handler gets: the items, or what `prepare` made of them
     started: float
+
+
+_UNPREPARED = object()
+"""A batch's `prepared` when `prepare` raised."""
+
+
+class _PrepareFailed(Exception):
+    pass
 
 
 INVALID, HANDLER_FAILED = "invalid", "handler_failed"
@@ -115,7 +123,10 @@ class ConsumerRunner(Generic[T]):
     returns how many records it applied. `on_rebalance` runs whenever partitions are revoked or
     assigned, under the batch lock: a handler that keeps per-key state in memory drops it there.
     `prepare` (with `inbox=None`) does a batch's CPU work before its transaction opens; the handler
-    then gets what it returned instead of the records' events.
+    then gets what it returned instead of the records' events. `on_abandoned` runs when a prepared
+    batch or record is given up (its transaction failed, or `prepare` raised): what `prepare` folded
+    into memory was never stored. A `prepare` that raises sends the batch's records one by one, so the
+    record it cannot take is dead-lettered and the partition moves on.
     """
 
     def __init__(
@@ -133,9 +144,11 @@ class ConsumerRunner(Generic[T]):
         metrics: KitMetrics,
         on_rebalance: Callable[[], None] | None = None,
         prepare: Callable[[list[T]], Any] | None = None,
+        on_abandoned: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.on_rebalance = on_rebalance
+        self.on_abandoned = on_abandoned
         self.prepare = prepare
         self.sessions = sessions
         self.inbox = inbox
@@ -334,7 +347,17 @@ class ConsumerRunner(Generic[T]):
                 decoded.append((record, self.decode(record.value)))
             except Exception as error:  # decoding is pure: whatever it raises (a bug too), this record cannot be used
                 await self._with_infra_retry(stop, functools.partial(self._dead_letter, record, error, reason=INVALID))
-        return _Batch(decoded, await self._prepared([item for _, item in decoded]), started)
+        try:
+            prepared = await self._prepared([item for _, item in decoded])
+        except Exception:  # a record `prepare` cannot take: the batch goes record by record (`_finish`)
+            log.warning("prepare failed; the batch's records go one by one", exc_info=True)
+            self._abandoned()
+            prepared = _UNPREPARED
+        return _Batch(decoded, prepared, started)
+
+    def _abandoned(self) -> None:
+        if self.on_abandoned is not None:
+            self.on_abandoned()
 
     async def _prepared(self, items: list[T]) -> Any:
         if self.inbox is not None or self.prepare is None or not items:
@@ -345,15 +368,22 @@ class ConsumerRunner(Generic[T]):
     async def _finish(self, batch: _Batch[T], tp: TopicPartition, stop: asyncio.Event) -> None:
         """Apply a prepared batch in one transaction; if that keeps failing, its records one by one."""
         try:
+            if batch.prepared is _UNPREPARED:
+                raise _PrepareFailed
             await self._with_infra_retry(
                 stop, lambda: self._apply_in_one_transaction(tp.topic, batch.decoded, batch.prepared)
             )
         except StopRequested:
             raise
-        except Exception:
-            log.warning(
-                "batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition, exc_info=True
-            )
+        except Exception as error:
+            if not isinstance(error, _PrepareFailed):
+                log.warning(
+                    "batch failed; applying its records one by one",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    exc_info=True,
+                )
+                self._abandoned()
             for record, item in batch.decoded:
                 await self._apply_one_with_retries(tp.topic, record, item, stop)
         self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - batch.started)
@@ -395,6 +425,7 @@ class ConsumerRunner(Generic[T]):
             except StopRequested:
                 raise
             except Exception as error:
+                self._abandoned()
                 self.metrics.handler_retries.labels(topic=topic).inc()
                 if attempt == self.config.max_retries:
                     log.error(
@@ -439,9 +470,20 @@ class ConsumerRunner(Generic[T]):
             ("original.offset", str(record.offset).encode()),
             ("failed_at", self.clock.now().isoformat().encode()),
         ]
-        await self.producer.send_and_wait(
-            self.dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
-        )
+        try:
+            await self.producer.send_and_wait(
+                self.dlq_topic(record.topic), value=record.value, key=record.key, headers=headers
+            )
+        except MessageSizeTooLargeError:
+            # The value and the headers together pass the producer's limit: the dead letter goes without
+            # the value (it stays on the original topic, at the offset the headers name), not never.
+            size = str(len(record.value or b"")).encode()
+            await self.producer.send_and_wait(
+                self.dlq_topic(record.topic),
+                value=None,
+                key=record.key,
+                headers=[*headers, ("value.dropped_bytes", size)],
+            )
         self.metrics.records_dead_lettered.labels(topic=record.topic, reason=reason).inc()
         log.warning(
             "record dead-lettered",

@@ -107,10 +107,11 @@ class Runtime:
         on_rebalance: Callable[[], None] | None = None,
         prepare: Callable[[list[Any]], Any] | None = None,
         pipelined: bool = False,
+        on_abandoned: Callable[[], None] | None = None,
     ) -> ConsumerRunner[Any]:
         """Consume `topics` with `handler`. `own_inbox=True`: the handler de-duplicates by event id in its
         own tables and returns how many records it applied, so the kit's inbox is skipped (see
-        `ConsumerRunner` for `on_rebalance`, `prepare` and `ConsumerConfig.pipelined`)."""
+        `ConsumerRunner` for `on_rebalance`, `prepare`, `on_abandoned` and `ConsumerConfig.pipelined`)."""
         runner: ConsumerRunner[Any] = ConsumerRunner(
             config=ConsumerConfig(
                 bootstrap_servers=self.settings.kafka_bootstrap_servers,
@@ -134,6 +135,7 @@ class Runtime:
             metrics=self.metrics,
             on_rebalance=on_rebalance,
             prepare=prepare,
+            on_abandoned=on_abandoned,
         )
         for topic in topics:  # every series at 0 from the start: an alert on `increase(...) > 0` sees the first one
             for reason in DEAD_LETTER_REASONS:

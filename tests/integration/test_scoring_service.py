@@ -22,10 +22,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
-from support.kafka import produce_events
+from support.kafka import produce_events, read_topic
 from support.waits import eventually
 
-from baton_contracts import CloudEvent, Topic, new_event, parse_event
+from baton_contracts import CloudEvent, Topic, dlq_topic, new_event, parse_event
 from baton_contracts.events import EngagementRecorded, EventType, ProfileUpdated
 from baton_kit.clock import FrozenClock
 from baton_scoring.app import create_app
@@ -195,6 +195,59 @@ async def test_late_and_repeated_events_score_the_same_as_in_order_with_a_full_e
     assert [c.model_dump(mode="json") for c in latest.contributions] == first["contributions"]
 
 
+async def test_an_event_scoring_cannot_take_is_dead_lettered_and_the_partition_moves_on(
+    database_url: str, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer
+) -> None:
+    """Valid by its schema, but not storable (an integer wider than 64 bits in its properties): it used to
+    stop the consumer, and the service to restart into the same record."""
+    suffix = uuid.uuid4().hex[:6]
+    unstorable = engagement(f"wide-{suffix}", "page_view", NOW, n=1, count=2**70)
+    after = engagement(f"after-{suffix}", "page_view", NOW, n=2)
+    async with scoring_service(database_url, kafka_bootstrap, consumer_max_retries=1) as scoring:
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, [unstorable, after])
+        await scoring.wait_for(after.data.lead_id, lambda s: True, what="the event after it scored")
+        unscored = await scoring.score(unstorable.data.lead_id)
+
+    async def dead_letters() -> list[Any]:  # the topic is shared by the session's tests: this lead's only
+        records = await read_topic(kafka_bootstrap, dlq_topic(Topic.LEAD_ENGAGEMENT), expect=0, settle=0.2)
+        return [r for r in records if r.key == unstorable.data.lead_id.encode()]
+
+    dead = await eventually(dead_letters, until=lambda d: len(d) >= 1, what="the unstorable event dead-lettered")
+    assert unscored is None
+    assert dead[0].header("error.reason") == "handler_failed"
+    assert "64-bit" in dead[0].header("error.message")
+
+
+@pytest.mark.postgres
+async def test_events_of_a_batch_that_failed_are_not_counted_by_the_batches_after_it(
+    make_database_url: Any, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer
+) -> None:
+    """A record PostgreSQL refuses (a NUL in its external id) fails its batch, then each of its tries:
+    what `prepare` had folded into the lead's memory was never stored, and must not be counted by the
+    batches prepared after it (the next one is prepared while a batch commits)."""
+    lead_id = f"retried-{uuid.uuid4().hex[:6]}"
+    at = NOW - timedelta(hours=1)
+    events = [engagement(lead_id, "webinar_attended", at, n=1)]
+    refused = engagement(lead_id, "demo_request", at, n=2)
+    events.append(refused.model_copy(update={"data": refused.data.model_copy(update={"external_id": "bad\x00id"})}))
+    events += [
+        engagement(lead_id, activity, at, n=n)
+        for n, activity in enumerate(["content_download", "content_download", "page_view", "page_view"], start=3)
+    ]
+    async with scoring_service(
+        make_database_url("postgresql"), kafka_bootstrap, consumer_max_batch=2, consumer_max_retries=2
+    ) as scoring:
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, events)
+        final = await scoring.wait_for(
+            lead_id,
+            lambda s: sum(c["count"] for c in s["contributions"] if c["category"] == "engagement") >= 5,
+            what="every storable event scored",
+        )
+    counts = {c["rule"]: c["count"] for c in final["contributions"] if c["category"] == "engagement"}
+    assert counts == {"engagement:webinar_attended": 1, "engagement:content_download": 2, "engagement:page_view": 2}
+    assert final["high_intent"] == []  # the demo request was dead-lettered, never stored
+
+
 async def test_decay_review_emits_a_lower_band_when_engagement_goes_stale(
     database_url: str, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer
 ) -> None:
@@ -285,6 +338,33 @@ async def test_a_lead_that_stops_counting_for_its_account_is_stored_anew_and_emi
     assert (faded["engagement_band"], len(faded["history"])) == (2, len(fresh["history"]))  # nothing emitted
     assert datetime.fromisoformat(faded["next_review_at"]) > review_at
     assert seen_by_colleague["account"]["engaged_stakeholders"] == 0
+
+
+async def test_a_new_definitions_file_rescores_the_stored_leads_at_the_next_start(
+    database_url: str, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer, tmp_path: Any
+) -> None:
+    """Not each at a review time the old file set (months away, or never): the review takes them now."""
+    import yaml
+
+    from baton_contracts.definitions import EXAMPLE_PATH
+
+    lead_id = f"redefined-{uuid.uuid4().hex[:6]}"
+    events = [engagement(lead_id, "webinar_attended", NOW - timedelta(hours=1), n=1)]
+    document = yaml.safe_load(EXAMPLE_PATH.read_text())
+    document["scoring"]["engagement"]["bands"] = [5, 8, 12]  # the same events, a higher band
+    stricter = tmp_path / "definitions.yaml"
+    stricter.write_text(yaml.safe_dump(document))
+    async with scoring_service(database_url, kafka_bootstrap) as scoring:
+        await produce_events(kafka_producer, Topic.LEAD_ENGAGEMENT, events)
+        before = await scoring.wait_for(lead_id, lambda s: True, what="scored under the example")
+    async with scoring_service(
+        database_url, kafka_bootstrap, definitions_path=str(stricter), decay_review_interval_seconds=0.05
+    ) as scoring:
+        after = await scoring.wait_for(
+            lead_id, lambda s: s["definitions_version"] != before["definitions_version"], what="rescored at start"
+        )
+    assert (before["engagement_band"], after["engagement_band"]) == (2, 4)
+    assert after["history"][0]["reason"] == "decay"
 
 
 async def test_account_counts_engaged_stakeholders_and_excludes_free_mail(

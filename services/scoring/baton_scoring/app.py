@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from baton_contracts import CloudEvent, Topic, dlq_topic, parse_event
 from baton_contracts.definitions import EXAMPLE_PATH, load_definitions
 from baton_kit.clock import Clock, SystemClock
+from baton_kit.db import transaction
 from baton_kit.http import add_ops_routes, install_problem_handlers
 from baton_kit.runtime import service_runtime
 from baton_scoring import SERVICE
@@ -44,6 +45,8 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
                 memory_limit=settings.lead_memory_limit,
             )
             app.state.scoring = service
+            async with transaction(runtime.sessions) as session:
+                await service.review_on_new_definitions(session, now=clock.now())
 
             async def prepare(events: list[CloudEvent[Any]]) -> PreparedBatch:
                 return await service.prepare(events, now=clock.now())
@@ -62,6 +65,7 @@ def create_app(settings: ScoringSettings, *, clock: Clock | None = None) -> Fast
                 on_rebalance=service.memories.clear,  # leads of partitions this instance may lose or gain
                 prepare=prepare,  # score from memory before the transaction opens ...
                 pipelined=True,  # ... while the previous batch's transaction runs
+                on_abandoned=service.memories.clear,  # a batch given up: memory holds events never stored
             )
             review = DecayReview(
                 sessions=runtime.sessions,

@@ -293,6 +293,14 @@ class ScoringService:
         await self._write(session, scored, stored, now=now, reason="event")
         return len(fresh_ids)
 
+    async def review_on_new_definitions(self, session: AsyncSession, *, now: datetime) -> int:
+        """Make every lead scored under other definitions due for review now: a changed file rescores
+        them all (the decay review works through them), not each at a review time the old file set."""
+        moved = await session.execute(
+            sa.update(Lead).where(Lead.definitions_version != self.definitions.version).values(review_at=now)
+        )
+        return int(moved.rowcount)  # type: ignore[attr-defined]
+
     async def review_due(self, session: AsyncSession, *, now: datetime, limit: int) -> tuple[int, int]:
         """Rescore up to `limit` leads whose review time has come (decay may have dropped their band).
 
@@ -307,11 +315,12 @@ class ScoringService:
             return 0, 0
         connection = await session.connection()
         stored = await self.store.stored_leads(connection, due)
-        memories = {lead_id: self.memories.get(lead_id) for lead_id in due}
-        stale = [d for d, memory in memories.items() if memory is None or memory.version != _version(stored, d)]
-        if stale:
-            memories.update(await self._reload(connection, {d: _version(stored, d) for d in stale}, now=now))
-        scored = [self._score(lead_id, memory, cause=None, now=now) for lead_id, memory in memories.items() if memory]
+        # From the database, not the consumer's memories: the consumer folds its next batch into those
+        # while this awaits the database, and a review must score what is stored, nothing more.
+        memories = await self._load(connection, due, now=now)
+        for lead_id, memory in memories.items():
+            memory.version = _version(stored, lead_id)
+        scored = [self._score(lead_id, memory, cause=None, now=now) for lead_id, memory in memories.items()]
         return len(due), await self._write(session, scored, stored, now=now, reason="decay")
 
     def _score(self, lead_id: str, memory: LeadMemory, *, cause: str | None, now: datetime) -> _Scored:
