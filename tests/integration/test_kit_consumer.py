@@ -189,6 +189,34 @@ async def test_record_that_is_not_a_valid_event_is_dead_lettered_with_the_error_
     assert counter_value(metrics.records_dead_lettered, topic=topic, reason="invalid") == 3
 
 
+async def test_a_bad_record_too_large_to_copy_with_its_error_is_dead_lettered_without_its_value(
+    db: KitDatabase, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer, make_topic: MakeTopic, metrics: KitMetrics
+) -> None:
+    """Just under the producer's 1 MiB, the copy with the error's headers passes it: it used to be retried
+    forever (the size error is a Kafka error, taken for an outage), and the partition stood still."""
+    topic = await make_topic("oversized")
+    key = "lead-oversized"
+    after = engagement(key, 1)
+    huge = b"x" * 1_048_450  # not an event; the producer takes up to 1,048,576 bytes a request
+    await produce(kafka_producer, topic, [(key.encode(), huge)])
+    await produce_events(kafka_producer, topic, [after])
+    runner = build_runner(
+        db=db,
+        kafka_bootstrap=kafka_bootstrap,
+        producer=kafka_producer,
+        topic=topic,
+        group_id=unique_name("g"),
+        handler=RecordingHandler(db.schema),
+        metrics=metrics,
+    )
+    async with RunningConsumer(runner):
+        await eventually(db.applied_event_ids, until=lambda ids: after.id in ids, what="the record after it")
+        (dead,) = await read_topic(kafka_bootstrap, dlq_topic(topic), expect=1)
+    assert dead.value is None
+    assert dead.header("value.dropped_bytes") == str(len(huge))
+    assert dead.header("error.reason") == "invalid"
+
+
 async def test_event_whose_handler_keeps_failing_is_dead_lettered_after_max_retries_and_the_rest_applied(
     db: KitDatabase, kafka_bootstrap: str, kafka_producer: AIOKafkaProducer, make_topic: MakeTopic, metrics: KitMetrics
 ) -> None:
