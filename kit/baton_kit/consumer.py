@@ -63,10 +63,6 @@ _UNPREPARED = object()
 """A batch's `prepared` when `prepare` raised."""
 
 
-class _PrepareFailed(Exception):
-    pass
-
-
 INVALID, HANDLER_FAILED = "invalid", "handler_failed"
 DEAD_LETTER_REASONS = (INVALID, HANDLER_FAILED)
 """Why a record was dead-lettered: it did not decode, or its handler kept failing."""
@@ -366,27 +362,27 @@ class ConsumerRunner(Generic[T]):
         return await prepared if inspect.isawaitable(prepared) else prepared
 
     async def _finish(self, batch: _Batch[T], tp: TopicPartition, stop: asyncio.Event) -> None:
-        """Apply a prepared batch in one transaction; if that keeps failing, its records one by one."""
+        """Apply a prepared batch in one transaction; if that keeps failing (or it could not be
+        prepared), its records one by one."""
+        if batch.prepared is _UNPREPARED or not await self._applied_whole(batch, tp, stop):
+            for record, item in batch.decoded:
+                await self._apply_one_with_retries(tp.topic, record, item, stop)
+        self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - batch.started)
+
+    async def _applied_whole(self, batch: _Batch[T], tp: TopicPartition, stop: asyncio.Event) -> bool:
         try:
-            if batch.prepared is _UNPREPARED:
-                raise _PrepareFailed
             await self._with_infra_retry(
                 stop, lambda: self._apply_in_one_transaction(tp.topic, batch.decoded, batch.prepared)
             )
         except StopRequested:
             raise
-        except Exception as error:
-            if not isinstance(error, _PrepareFailed):
-                log.warning(
-                    "batch failed; applying its records one by one",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    exc_info=True,
-                )
-                self._abandoned()
-            for record, item in batch.decoded:
-                await self._apply_one_with_retries(tp.topic, record, item, stop)
-        self.metrics.batch_seconds.labels(topic=tp.topic).observe(time.perf_counter() - batch.started)
+        except Exception:
+            log.warning(
+                "batch failed; applying its records one by one", topic=tp.topic, partition=tp.partition, exc_info=True
+            )
+            self._abandoned()
+            return False
+        return True
 
     async def _apply_in_one_transaction(
         self, topic: str, decoded: list[tuple[ConsumerRecord[Any, Any], T]], prepared: Any = None

@@ -69,7 +69,7 @@ class WebhookClient:
         except aiohttp.ClientError as exc:
             # aiohttp's messages carry the URL, normalised (so not always the configured text): out with
             # any URL, since a webhook URL can hold its secret (Slack's, a token parameter).
-            said = _ANY_URL.sub("<url>", str(exc)) if url not in str(exc) else ""
+            said = _ANY_URL.sub("<url>", str(exc))
             detail = f": {said}" if said else ""
             raise Unreachable(f"{type(exc).__name__}{detail}", error=type(exc).__name__, timed_out=False) from None
 

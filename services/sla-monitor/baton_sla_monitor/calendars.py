@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays
 
@@ -39,16 +39,6 @@ def _public_holidays(country: str, subdivision: str | None, year: int) -> frozen
 @lru_cache(maxsize=1)
 def _holiday_countries() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
-
-
-@lru_cache(maxsize=256)
-def knows_zone(zone: str) -> bool:
-    """Whether this machine's zone database has `zone`."""
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 def knows_country(country: str) -> bool:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import structlog
 from prometheus_client import Counter, Histogram
@@ -28,6 +28,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from baton_contracts.definitions.sla import Channel
 from baton_kit.aio import wait_any
 from baton_kit.clock import Clock
 from baton_kit.db import read_transaction, transaction
@@ -42,8 +43,9 @@ DELIVERIES = Counter(
     "Alert delivery attempts by channel and outcome (sent, retry, dead, skipped).",
     ["channel", "outcome"],
 )
-CHANNELS = ("pagerduty", "alertmanager", "slack", "webhook")
-for _channel in CHANNELS:  # every series at 0 from the start: an alert on `increase(...) > 0` sees the first one
+for _channel in get_args(
+    Channel
+):  # every series at 0 from the start: an alert on `increase(...) > 0` sees the first one
     for _outcome in ("sent", "retry", "dead", "skipped"):
         DELIVERIES.labels(channel=_channel, outcome=_outcome)
 DELIVERY_SECONDS = Histogram(

@@ -16,11 +16,12 @@ nothing until it resumes; the wall time it spent paused is kept in `paused_secon
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from baton_contracts.definitions.base import known_zone
 from baton_contracts.definitions.sla import Channel, EscalationTarget, SlaDefinitions, SlaPolicy
 from baton_contracts.events import Assignee, LeadState, LifecycleChanged, SlaClockKind
 from baton_sla_monitor.calendars import (
@@ -28,7 +29,6 @@ from baton_sla_monitor.calendars import (
     add_business_seconds,
     business_seconds_between,
     knows_country,
-    knows_zone,
 )
 
 
@@ -263,10 +263,13 @@ def calendar_for(policy: SlaPolicy, sla: SlaDefinitions, assignee: Assignee | No
     name = sla.default_calendar
     if assignee is not None and assignee.team_id is not None:
         name = sla.team_calendars.get(assignee.team_id, name)
-    stated = assignee if assignee is not None else Assignee(rep_id="")
-    timezone = stated.timezone if stated.timezone and knows_zone(stated.timezone) else None
-    country = stated.country if stated.country and knows_country(stated.country) else None
+    timezone = _usable(assignee.timezone if assignee else None, known_zone)
+    country = _usable(assignee.country if assignee else None, knows_country)
     return Calendar.from_definition(sla.calendars[name], timezone=timezone, country=country)
+
+
+def _usable(value: str | None, known: Callable[[str], bool]) -> str | None:
+    return value if value and known(value) else None
 
 
 def plan_for(kind: SlaClockKind, policy: SlaPolicy, sla: SlaDefinitions) -> ClockPlan:

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
@@ -88,9 +89,15 @@ def normalise_company(name: str, *, suffixes: Iterable[str]) -> str:
     """Lower case, accents and punctuation dropped, legal suffixes removed: "Acme, Inc." → "acme",
     "Acme B.V." → "acme" (dotted initials are one word: "b.v." is "bv"); the suffixes are read the same way."""
     words = _words(name)
-    drop = {word for suffix in suffixes for word in _words(suffix)[-1:]}
+    drop = _suffix_words(tuple(suffixes))
     kept = [w for w in words if w not in drop]
     return " ".join(kept or words)
+
+
+@lru_cache(maxsize=16)
+def _suffix_words(suffixes: tuple[str, ...]) -> frozenset[str]:
+    """Once per suffix list: matching a lead normalises every account's name with it."""
+    return frozenset(word for suffix in suffixes for word in _words(suffix)[-1:])
 
 
 _INITIALS = re.compile(r"\b[a-z](?:\.[a-z])+\b\.?")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from baton_contracts.definitions.base import CountryCode, TimeZoneName
-from baton_contracts.definitions.routing import WorkingHours
-
-Id = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+from baton_contracts.definitions.routing import Id, WorkingHours
 
 
 class OutOfOffice(BaseModel):

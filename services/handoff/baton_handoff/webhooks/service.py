@@ -63,8 +63,9 @@ async def ingest(
     unique = list({e.external_id: e for e in reversed(events)}.values())[::-1]  # first occurrence wins
     if not unique:
         return IngestResult(accepted=0, duplicates=0, ignored=ignored, lead_ids=[])
-    owners = await _email_owners(session, unique, now=now, known=known or EmailOwners(limit=0))
-    planned = [(event, _lead_of(event, owners), random_event_id()) for event in unique]
+    mailed = [(event, _email_of(event)) for event in unique]
+    owners = await _email_owners(session, mailed, now=now, known=known or EmailOwners(limit=0))
+    planned = [(event, _lead_of(event, email, owners), random_event_id()) for event, email in mailed]
     insert = upsert_insert(session.get_bind().dialect.name)
     # executemany with RETURNING ("insertmanyvalues"): one cached statement whatever the batch size
     inserted = set(
@@ -102,23 +103,21 @@ def _email_of(event: MappedEvent) -> str | None:
     return normalise_email(email) if isinstance(email, str) and email else None
 
 
-def _lead_of(event: MappedEvent, owners: dict[str, str]) -> str:
-    """The event's lead: its own, unless it names none but an email that a lead already owns."""
-    email = _email_of(event)
+def _lead_of(event: MappedEvent, email: str | None, owners: dict[str, str]) -> str:
+    """The event's lead: its own, unless it names none but an email (`email`) that a lead already owns."""
     if email is not None and event.lead_id == lead_id_from_email(email):
         return owners.get(email, event.lead_id)
     return event.lead_id
 
 
 async def _email_owners(
-    session: AsyncSession, events: list[MappedEvent], *, now: datetime, known: EmailOwners
+    session: AsyncSession, mailed: list[tuple[MappedEvent, str | None]], *, now: datetime, known: EmailOwners
 ) -> dict[str, str]:
     """Each email of `events` with the lead that owns it: the first seen with it (for a new one, a
     sender's own id over one derived from the email). Claimed with `ON CONFLICT DO NOTHING`, then read
     back, so two calls at once agree."""
     claims: dict[str, str] = {}
-    for event in events:
-        email = _email_of(event)
+    for event, email in mailed:
         if email is not None and (email not in claims or claims[email] == lead_id_from_email(email)):
             claims[email] = event.lead_id
     cached = {email: owner for email in claims if (owner := known.get(email)) is not None}
@@ -132,12 +131,11 @@ async def _email_owners(
         marks = ", ".join(f"(${3 * n + 1}, ${3 * n + 2}, ${3 * n + 3})" for n in range(len(claims)))
     else:
         marks = ", ".join(["(?, ?, ?)"] * len(claims))
+    seen_at = bind_time(now, dialect=dialect)
     claimed = await connection.exec_driver_sql(
         f"INSERT INTO lead_identities (email, lead_id, first_seen_at) VALUES {marks} "
         "ON CONFLICT (email) DO NOTHING RETURNING email, lead_id",
-        tuple(
-            value for email, lead_id in claims.items() for value in (email, lead_id, bind_time(now, dialect=dialect))
-        ),
+        tuple(value for email, lead_id in claims.items() for value in (email, lead_id, seen_at)),
     )
     rows: Sequence[Any] = claimed.all()
     owners: dict[str, str] = {row[0]: row[1] for row in rows}
